@@ -1,0 +1,4 @@
+# Runs first at every reset: pump off and cup vented before anything else.
+import hw
+
+hw.make_safe()

@@ -1,0 +1,76 @@
+"""The only module that touches ``machine``: builds the real pins, bus and watchdog.
+
+On the virtual board a simulated ``machine`` module stands in, unchanged code.
+"""
+
+import json
+import os
+
+import machine
+
+from actuators import Button, Led, Pump, Valve
+from mprls import MPRLS
+
+BOARD_FILE = "board.json"
+MAINTENANCE_FLAG = "maintenance.flag"
+
+
+def read_board_file():
+    with open(BOARD_FILE) as f:
+        return json.load(f)
+
+
+def make_safe():
+    """Pump off, cup vented, from the raw board file; never raises.
+
+    Runs first in boot.py and after any crash, before validation, so even a
+    board file with other mistakes gets its pump pin driven low.
+    """
+    try:
+        data = read_board_file()
+        machine.Pin(data["pump"]["pin"], machine.Pin.OUT, value=0)
+        valve = data["valve"]
+        energised = 1 if valve["active_high"] else 0
+        vent_level = 1 - energised if valve["normally_open"] else energised
+        machine.Pin(valve["pin"], machine.Pin.OUT, value=vent_level)
+    except Exception:  # no usable file: the gate pull-down and the normally-open valve keep it safe
+        pass
+
+
+def build(board):
+    """The sensor, pump, valve, LED and button for a validated board."""
+    Pin = machine.Pin
+    i2c = machine.I2C(0, scl=Pin(board.i2c_scl), sda=Pin(board.i2c_sda), freq=board.i2c_freq_hz)
+    sensor = MPRLS(i2c, board.sensor_address, board.sensor_psi_min, board.sensor_psi_max)
+    pwm = machine.PWM(Pin(board.pump_pin), freq=board.pump_freq_hz, duty_u16=0)
+    pump = Pump(pwm, board.pump_max_duty)
+    valve = Valve(Pin(board.valve_pin, Pin.OUT), board.valve_active_high, board.valve_normally_open)
+    led = Led(Pin(board.led_pin, Pin.OUT), board.led_active_high)
+    pull = Pin.PULL_UP if board.button_active_low else Pin.PULL_DOWN
+    button = Button(Pin(board.button_pin, Pin.IN, pull), board.button_active_low)
+    return sensor, pump, valve, led, button
+
+
+def watchdog(timeout_ms):
+    """Arm the hardware watchdog. It cannot be stopped again until reset."""
+    return machine.WDT(timeout=timeout_ms)
+
+
+def reset_was_watchdog():
+    return machine.reset_cause() == machine.WDT_RESET
+
+
+def maintenance_requested(button):
+    """True once after ``request_maintenance()``, or while the button is held at boot."""
+    try:
+        os.remove(MAINTENANCE_FLAG)
+        return True
+    except OSError:
+        return button.pressed()
+
+
+def request_maintenance():
+    """Reboot into maintenance mode: no control loop, no watchdog, a free REPL."""
+    with open(MAINTENANCE_FLAG, "w") as f:
+        f.write("1")
+    machine.reset()

@@ -1,0 +1,149 @@
+"""Therapy programs: setpoint curves in integer Pa over elapsed ms.
+
+Every program starts with the board's soft ramp ("the vessels must get used to
+the vacuum"), then follows its own curve until ``duration_ms``. ``build()``
+validates parameters against the program table and the board's limits, so no
+combination can exceed the maximum target or session length.
+
+Parameters (kPa accept one to three decimals):
+
+=========  ===========================================================
+static     target 8..60 kPa (30), minutes 1..30 (20)
+massage    target 8..30 kPa (20), minutes 1..20 (15), site back|neck;
+           a neck session is at most 10 minutes
+interval   high 8..60 kPa (30), low 0..50 kPa (10, below high),
+           high_s 2..600 (20), low_s 2..600 (10), minutes 1..40 (20)
+ramp       target 8..60 kPa (30), rate 0.05..5 kPa/s (0.5), minutes 1..40 (20)
+=========  ===========================================================
+"""
+
+from fixedpoint import parse_milli
+
+_KPA = 0  # value is kPa with decimals; stored as Pa
+_COUNT = 1  # whole number, stored as is
+_WORD = 2  # one of a list of words
+
+# program: ((param, kind, low, high, default), ...); kPa bounds are in Pa.
+TABLE = {
+    "static": (("target", _KPA, 8000, 60000, 30000), ("minutes", _COUNT, 1, 30, 20)),
+    "massage": (
+        ("target", _KPA, 8000, 30000, 20000),
+        ("minutes", _COUNT, 1, 20, 15),
+        ("site", _WORD, ("back", "neck"), None, "back"),
+    ),
+    "interval": (
+        ("high", _KPA, 8000, 60000, 30000),
+        ("low", _KPA, 0, 50000, 10000),
+        ("high_s", _COUNT, 2, 600, 20),
+        ("low_s", _COUNT, 2, 600, 10),
+        ("minutes", _COUNT, 1, 40, 20),
+    ),
+    "ramp": (
+        ("target", _KPA, 8000, 60000, 30000),
+        ("rate", _KPA, 50, 5000, 500),
+        ("minutes", _COUNT, 1, 40, 20),
+    ),
+}
+_NECK_MAX_MINUTES = 10
+
+
+class Program:
+    """A setpoint curve. ``target_pa(elapsed_ms)`` allocates nothing."""
+
+    def __init__(self, name, values, duration_ms, soft_pa_s):
+        self.name = name
+        self.values = values
+        self.duration_ms = duration_ms
+        self._soft_pa_s = soft_pa_s
+        self._peak = values.get("target") or values.get("high")
+        self._soft_end_ms = self._peak * 1000 // soft_pa_s
+        high = values.get("high_s", 0) * 1000
+        self._high_ms = high
+        self._period_ms = high + values.get("low_s", 0) * 1000
+        self._low = values.get("low", 0)
+        rate = values.get("rate", 0)
+        self._rate_pa_s = rate
+        self._ramp_end_ms = self._peak * 1000 // rate if rate else 0
+
+    def target_pa(self, elapsed_ms):
+        if elapsed_ms >= self.duration_ms:
+            return 0
+        target = self._curve(elapsed_ms)
+        if elapsed_ms < self._soft_end_ms:  # bounded so the product stays < 2^30
+            soft = self._soft_pa_s * elapsed_ms // 1000
+            if soft < target:
+                return soft
+        return target
+
+    def _curve(self, elapsed_ms):
+        if self._period_ms:
+            return self._peak if elapsed_ms % self._period_ms < self._high_ms else self._low
+        if self._rate_pa_s and elapsed_ms < self._ramp_end_ms:
+            return self._rate_pa_s * elapsed_ms // 1000
+        return self._peak
+
+    def describe(self):
+        return self.name + " " + " ".join(
+            "%s=%s" % (key, _show(key, self.values[key])) for key, *_ in TABLE[self.name])
+
+
+def build(name, params, board, cup):
+    """Make a Program from text parameters ({'target': '30'}); ValueError if any is bad."""
+    if name not in TABLE:
+        raise ValueError("unknown program %r (have: %s)" % (name, ", ".join(sorted(TABLE))))
+    spec = TABLE[name]
+    known = [p[0] for p in spec]
+    for key in params:
+        if key not in known:
+            raise ValueError("%s: unknown parameter %r (have: %s)" % (name, key, ", ".join(known)))
+    values = {}
+    for key, kind, low, high, default in spec:
+        values[key] = _parse(name, key, kind, low, high, params.get(key), default)
+    _check_against_board(name, values, board, cup)
+    return Program(name, values, values["minutes"] * 60000, board.soft_ramp_pa_s)
+
+
+def _parse(program, key, kind, low, high, text, default):
+    if text is None:
+        return default
+    where = "%s %s" % (program, key)
+    if kind == _WORD:
+        if text not in low:
+            raise ValueError("%s: %r is not one of %s" % (where, text, "|".join(low)))
+        return text
+    value = parse_milli(text) if kind == _KPA else parse_count(where, text)
+    if value < low or value > high:
+        raise ValueError("%s: %s is outside %s..%s%s" % (
+            where, text, _show(key, low), _show(key, high), " kPa" if kind == _KPA else ""))
+    return value
+
+
+def parse_count(where, text):
+    """A whole number from text, or ValueError naming ``where``."""
+    if not text.isdigit() or len(text) > 6:
+        raise ValueError("%s: %r is not a whole number" % (where, text))
+    return int(text)
+
+
+def _check_against_board(name, values, board, cup):
+    ceiling = board.max_target_pa_for(cup)
+    for key in ("target", "high"):
+        if key in values and values[key] > ceiling:
+            raise ValueError("%s %s: %s kPa is above this board's limit for cup %s (%s kPa)" % (
+                name, key, _kpa(values[key]), cup.name, _kpa(ceiling)))
+    if "low" in values and values["low"] >= values["high"]:
+        raise ValueError("interval low: must be below high")
+    if values.get("site") == "neck" and values["minutes"] > _NECK_MAX_MINUTES:
+        raise ValueError("massage minutes: a neck session is at most %d minutes" % _NECK_MAX_MINUTES)
+    if values["minutes"] * 60000 > board.max_session_ms:
+        raise ValueError("%s minutes: %d is above this board's session limit (%d min)" % (
+            name, values["minutes"], board.max_session_ms // 60000))
+
+
+def _show(key, value):
+    return _kpa(value) if key in ("target", "high", "low", "rate") else str(value)
+
+
+def _kpa(pa):
+    text = "%d.%03d" % (pa // 1000, pa % 1000)
+    return text.rstrip("0").rstrip(".")

@@ -1,0 +1,45 @@
+"""Integer PI vacuum regulator with feed-forward, anti-windup and valve bleed.
+
+Gains come from the board file: ``kp`` in duty per kPa of error, ``ki`` in duty
+per kPa*s, ``ff`` in duty per kPa of target (the duty that holds that vacuum
+against the cup's usual leak). The pump can only raise the vacuum, so when the
+pump is already off and the vacuum is still above target by more than the
+bleed band, the regulator asks the valve to vent for a tick.
+"""
+
+from fixedpoint import clamp
+
+_INTEGRAL_MIN = -1000000  # milli-duty
+
+
+class Regulator:
+    def __init__(self, board, period_ms):
+        self._kp = board.regulator_kp
+        self._ki = board.regulator_ki
+        self._ff = board.regulator_ff
+        self._bleed_band = board.regulator_bleed_band_pa
+        self._period_ms = period_ms
+        self._integral = 0  # milli-duty
+        self.bleed = False
+
+    def reset(self):
+        self._integral = 0
+        self.bleed = False
+
+    def update(self, target_pa, vacuum_pa, cap):
+        """Duty 0..cap for this tick; sets ``bleed`` when the valve should vent."""
+        error = target_pa - vacuum_pa
+        base = self._ff * target_pa // 1000 + self._kp * error // 1000
+        out = base + self._integral // 1000
+        # Conditional integration: never wind further into a saturated output.
+        if not ((out >= cap and error > 0) or (out <= 0 and error < 0)):
+            self._integral = clamp(
+                self._integral + self._ki * error * self._period_ms // 1000,
+                _INTEGRAL_MIN,
+                cap * 1000,
+            )
+            out = base + self._integral // 1000
+        out = clamp(out, 0, cap)
+        # Vent only once the pump is already off: bleeding against the pump would cycle.
+        self.bleed = target_pa <= 0 or (out == 0 and error < -self._bleed_band)
+        return out

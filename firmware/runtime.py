@@ -1,0 +1,95 @@
+"""Boot-time composition and the paced loop: tick, report, read commands, sleep.
+
+Runs on the board and on the unix port (the virtual board); ``hw`` is passed
+in so this module never touches ``machine`` itself.
+"""
+
+import select
+import sys
+import time
+
+import boardcfg
+import faults
+import protocol
+from controller import Controller
+from service import Service
+
+VERSION = "0.1.0"
+_MAX_INPUT_PER_TICK = 64  # bytes; bounds the time spent on commands per tick
+
+_controller = None
+
+
+def main(hw, inp=None, out=None):
+    global _controller
+    out = out or sys.stdout.buffer
+    inp = inp or sys.stdin.buffer
+    try:
+        board = boardcfg.load(hw.read_board_file())
+    except (OSError, ValueError) as e:  # the pump never runs on a board file we cannot trust
+        _event(out, faults.NAMES[faults.BOARD_CONFIG], "%s: %s; cup vented, pump disabled" % (
+            hw.BOARD_FILE, e))
+        return
+    sensor, pump, valve, led, button = hw.build(board)
+    if hw.maintenance_requested(button):
+        _event(out, "maintenance", "no control loop, no watchdog; the REPL is free")
+        return
+    watchdog_reset = hw.reset_was_watchdog()
+    ctl = Controller(board, sensor, pump, valve, led, button, hw.watchdog(board.watchdog_ms))
+    _controller = ctl
+    service = Service(ctl, out, VERSION)
+    service.event("boot", "version=%s %s" % (VERSION, board.summary()))
+    if watchdog_reset:
+        ctl.latch(faults.WATCHDOG_RESET)
+    run(ctl, service, inp)
+    ctl.stop()
+    hw.request_maintenance()
+
+
+def run(ctl, service, inp):
+    """Tick at the board's rate until maintenance is requested."""
+    poller = select.poll()
+    poller.register(inp, select.POLLIN)
+    byte = bytearray(1)
+    period = ctl.period_ms
+    deadline = time.ticks_ms()
+    while not service.maintenance_requested:
+        ctl.tick(time.ticks_ms())
+        service.after_tick()
+        for _ in range(_MAX_INPUT_PER_TICK):
+            if not _readable(poller):
+                break
+            if not inp.readinto(byte):  # end of input: stop listening, keep controlling
+                poller.unregister(inp)
+                break
+            service.feed(byte[0])
+        deadline = time.ticks_add(deadline, period)
+        wait = time.ticks_diff(deadline, time.ticks_ms())
+        if wait > 0:
+            time.sleep_ms(wait)
+        else:
+            service.missed += 1
+            deadline = time.ticks_ms()
+
+
+def _readable(poller):
+    for _ in poller.ipoll(0):
+        return True
+    return False
+
+
+def report_exit(error):
+    """After the loop ends for any reason: vent through the controller too, then say why."""
+    if _controller is not None:
+        try:
+            _controller.supervisor.vent()
+        except Exception:
+            pass
+    reason = "stopped by Ctrl-C" if isinstance(error, KeyboardInterrupt) else "crashed: %r" % (error,)
+    _event(sys.stdout.buffer, "exit", reason + "; cup vented")
+    if not isinstance(error, KeyboardInterrupt):
+        sys.print_exception(error)
+
+
+def _event(out, kind, detail):
+    out.write(protocol.frame(protocol.EVENT, "0,%s,%s" % (kind, detail)).encode())

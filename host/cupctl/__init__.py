@@ -1,0 +1,3 @@
+"""cupctl: host tools for the open vacuum-cupping controller."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Physical model of the cup, pump, valve, skin and MPRLS sensor, in exact integers.
+
+Runs on CPython and on the MicroPython unix port (big ints on both), so a
+scenario gives bit-identical results on either runtime. Units: pressure in mPa,
+volume in µl, time in ms. The gas is isothermal: d(PV)/dt = inflow - outflow,
+integrated with implicit Euler (unconditionally stable, even for a fast vent).
+
+Parameters (``Plant(**params)``), all integers:
+  ambient_pa, cup_ul, cup_diameter_mm, pump_ul_s (free flow at full duty),
+  pump_max_vacuum_pa, leak_ul_s_kpa (cup rim leak per kPa of vacuum),
+  valve_ul_s_kpa (open valve), skin_um_kpa (tissue lift per kPa, scaled by
+  cup diameter / 40 mm), max_lift_um, noise_pa (peak sensor noise), seed.
+"""
+
+DEFAULTS = {
+    "ambient_pa": 101325,
+    "cup_ul": 50000,
+    "cup_diameter_mm": 40,
+    "pump_ul_s": 20000,
+    "pump_max_vacuum_pa": 75000,
+    "leak_ul_s_kpa": 20,
+    "valve_ul_s_kpa": 2000,
+    "skin_um_kpa": 250,
+    "max_lift_um": 15000,
+    "noise_pa": 15,
+    "seed": 1,
+}
+COUNTS_MIN = 0x19999A
+COUNTS_SPAN = 0xE66666 - 0x19999A
+FULL_SCALE_PA = 172369  # 25 psi
+_REF_DIAMETER_MM = 40
+
+
+class Plant:
+    def __init__(self, **params):
+        for key in params:
+            if key not in DEFAULTS:
+                raise ValueError("plant: unknown parameter %r" % key)
+        p = dict(DEFAULTS)
+        p.update(params)
+        for key, value in p.items():
+            if type(value) is not int or value < 0:
+                raise ValueError("plant %s: expected a non-negative integer, got %r" % (key, value))
+        if p["cup_ul"] <= 0 or p["pump_max_vacuum_pa"] <= 0 or p["cup_diameter_mm"] <= 0:
+            raise ValueError("plant: cup_ul, cup_diameter_mm and pump_max_vacuum_pa must be positive")
+        self.p = p
+        self.ambient_mpa = p["ambient_pa"] * 1000
+        self.pressure_mpa = self.ambient_mpa
+        self._area_mm2 = 355 * p["cup_diameter_mm"] * p["cup_diameter_mm"] // 452  # pi/4 ~ 355/452
+        self._skin_um_kpa = p["skin_um_kpa"] * p["cup_diameter_mm"] // _REF_DIAMETER_MM
+        self._rng = p["seed"] or 1
+        # Inputs, set by the simulated hardware or fault injections.
+        self.duty = 0
+        self.valve_open = True
+        self.pump_percent = 100  # weak pump < 100, stalled pump 0
+        self.extra_leak_ul_s_kpa = 0
+
+    @property
+    def vacuum_pa(self):
+        return (self.ambient_mpa - self.pressure_mpa) // 1000
+
+    def lift_um(self):
+        """Tissue drawn into the cup, in µm."""
+        lift = self._skin_um_kpa * max(0, self.vacuum_pa) // 1000
+        return min(lift, self.p["max_lift_um"])
+
+    def pump_flow_ul_s(self):
+        p = self.p
+        headroom = max(0, p["pump_max_vacuum_pa"] - self.vacuum_pa)
+        return p["pump_ul_s"] * self.duty * self.pump_percent * headroom // (
+            1000 * 100 * p["pump_max_vacuum_pa"])
+
+    def step(self, dt_ms):
+        p = self.p
+        volume = p["cup_ul"] - self._area_mm2 * self.lift_um() // 1000
+        # Skin compliance: dV/dP, as extra capacity while the lift is not at its maximum.
+        if self.lift_um() < p["max_lift_um"]:
+            volume += self.pressure_mpa * self._area_mm2 * self._skin_um_kpa // 10**9
+        leak = p["leak_ul_s_kpa"] + self.extra_leak_ul_s_kpa
+        if self.valve_open:
+            leak += p["valve_ul_s_kpa"]
+        ambient = self.ambient_mpa
+        q = self.pump_flow_ul_s()
+        # C dP/dt = -P q + P0 G (P0 - P) / 1e6, implicit in P; dt in ms.
+        numerator = volume * self.pressure_mpa * 10**9 + dt_ms * ambient * leak * ambient
+        denominator = volume * 10**9 + dt_ms * q * 10**6 + dt_ms * ambient * leak
+        self.pressure_mpa = numerator // denominator
+
+    def noise_pa(self):
+        """Deterministic, roughly triangular noise in [-noise_pa, noise_pa] (xorshift32)."""
+        amplitude = self.p["noise_pa"]
+        if not amplitude:
+            return 0
+        total = 0
+        for _ in range(2):
+            x = self._rng
+            x ^= (x << 13) & 0xFFFFFFFF
+            x ^= x >> 17
+            x ^= (x << 5) & 0xFFFFFFFF
+            self._rng = x
+            total += x % (amplitude + 1)
+        return total - amplitude
+
+    def counts(self):
+        """The MPRLS reading of the cup pressure now: quantised 24-bit counts."""
+        pa = self.pressure_mpa // 1000 + self.noise_pa()
+        counts = COUNTS_MIN + (pa * COUNTS_SPAN + FULL_SCALE_PA // 2) // FULL_SCALE_PA
+        return max(0, min(counts, 0xFFFFFF))
+
+
+class SimMPRLSBus:
+    """An I2C bus with the plant's MPRLS at 0x18: ~5 ms conversions and injectable faults."""
+
+    CONVERSION_MS = 5
+
+    def __init__(self, plant, clock, address=0x18):
+        self.plant = plant
+        self.clock = clock  # callable -> now in ms
+        self.address = address
+        self._started = None
+        self._counts = 0
+        self.busy_forever = False
+        self.nack = False
+        self.frozen = False
+        self.status_bits = 0  # extra status bits (0x04 integrity, 0x01 saturation)
+        self.powered = True
+
+    def _check(self, address):
+        if self.nack or address != self.address:
+            raise OSError(19)  # ENODEV: what machine.I2C raises on a NACK
+
+    def writeto(self, address, buf, stop=True):
+        self._check(address)
+        if len(buf) >= 1 and buf[0] == 0xAA:
+            self._started = self.clock()
+            if not self.frozen:
+                self._counts = self.plant.counts()
+        return len(buf)
+
+    def readfrom_into(self, address, buf, stop=True):
+        self._check(address)
+        busy = (self.busy_forever or self._started is None
+                or self.clock() - self._started < self.CONVERSION_MS)
+        status = (0x40 if self.powered else 0) | (0x20 if busy else 0) | self.status_bits
+        data = (status, (self._counts >> 16) & 255, (self._counts >> 8) & 255, self._counts & 255)
+        for i in range(min(len(buf), 4)):
+            buf[i] = data[i]

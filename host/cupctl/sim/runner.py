@@ -1,0 +1,158 @@
+"""Run the firmware core against the plant in virtual time (MicroPython-compatible).
+
+``run(spec, board, emit)`` ticks the real Controller and Service with simulated
+hardware and calls ``emit(row)`` once per tick with the trace columns. ``spec``
+is a plain dict (see cupctl.sim.scenario): plant parameters in integer units,
+the program, fault injections and timed command lines, all times in ms.
+"""
+
+import faults as fault_codes
+from actuators import Button, Led, Pump, Valve
+from controller import IDLE, Controller
+from mprls import MPRLS
+from service import Service
+
+from cupctl.sim.hardware import SimHardware
+from cupctl.sim.plant import Plant
+
+COLUMNS = ("t_ms", "raw_counts", "vacuum_pa", "target_pa", "pump_duty", "valve_open", "state",
+           "fault", "plant_vacuum_pa", "lift_um")
+VERSION = "sim"
+
+
+class _Lines:
+    """Collects what the firmware writes, as text lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def write(self, data):
+        self.lines.append(bytes(data).decode())
+
+
+class Injector:
+    """Applies one fault injection to the plant, bus, button or loop; reverts it after."""
+
+    def __init__(self, fault):
+        self.kind = fault["kind"]
+        self.at_ms = fault["at_ms"]
+        self.duration_ms = fault.get("duration_ms", 0)
+        self.every_ms = fault.get("every_ms", 0)
+        self.value = fault.get("value", 0)
+
+    def active(self, t):
+        if t < self.at_ms:
+            return False
+        if not self.duration_ms:
+            return True
+        since = t - self.at_ms
+        if self.every_ms:
+            since %= self.every_ms
+        return since < self.duration_ms
+
+    def apply(self, sim, on):
+        kind = self.kind
+        bus = sim.hw.bus
+        plant = sim.plant
+        if kind == "sensor_busy":
+            bus.busy_forever = on
+        elif kind == "i2c_nack":
+            bus.nack = on
+        elif kind == "sensor_frozen":
+            bus.frozen = on
+        elif kind == "status_power":
+            bus.powered = not on
+        elif kind == "status_integrity":
+            bus.status_bits = 0x04 if on else 0
+        elif kind == "status_saturation":
+            bus.status_bits = 0x01 if on else 0
+        elif kind == "weak_pump":
+            plant.pump_percent = (self.value or 40) if on else 100
+        elif kind == "pump_stall":
+            plant.pump_percent = 0 if on else 100
+        elif kind == "leak_burst":
+            plant.extra_leak_ul_s_kpa = (self.value or 1500) if on else 0
+        elif kind == "cup_off":
+            plant.extra_leak_ul_s_kpa = 1000000 if on else 0
+        elif kind == "button":
+            sim.hw.press_button(on)
+        elif kind == "loop_stall":
+            sim.stalled = on
+
+
+FAULT_KINDS = ("sensor_busy", "i2c_nack", "sensor_frozen", "status_power", "status_integrity",
+               "status_saturation", "weak_pump", "pump_stall", "leak_burst", "cup_off", "button",
+               "loop_stall")
+
+
+class Simulation:
+    def __init__(self, spec, board):
+        self.spec = spec
+        self.board = board
+        self.t = 0
+        self.plant = Plant(**spec.get("plant", {}))
+        self.hw = SimHardware(board, self.plant, self._now)
+        self.stalled = False
+        self.resets = 0
+        self.output = _Lines()
+        self._injectors = [Injector(f) for f in spec.get("faults", [])]
+        self._commands = sorted(spec.get("commands", []), key=lambda c: c["at_ms"])
+        self._started = False
+        self.boot(False)
+
+    def _now(self):
+        return self.t
+
+    def boot(self, after_watchdog):
+        """Power-up (or a watchdog reset): fresh firmware objects on the same hardware."""
+        board = self.board
+        hw = self.hw
+        sensor = MPRLS(hw.bus, board.sensor_address, board.sensor_psi_min, board.sensor_psi_max)
+        pump = Pump(hw.pump_pwm, board.pump_max_duty)
+        valve = Valve(hw.valve_pin, board.valve_active_high, board.valve_normally_open)
+        led = Led(hw.led_pin, board.led_active_high)
+        button = Button(hw.button_pin, board.button_active_low)
+        self.wdt = hw.watchdog()
+        self.ctl = Controller(board, sensor, pump, valve, led, button, self.wdt)
+        self.service = Service(self.ctl, self.output, VERSION)
+        if after_watchdog:
+            self.resets += 1
+            self.ctl.latch(fault_codes.WATCHDOG_RESET)
+
+    def send(self, line):
+        for byte in line.encode() + b"\n":
+            self.service.feed(byte)
+
+    def step(self):
+        """One loop period: inject, tick (unless stalled), move the plant. Returns the row."""
+        t = self.t
+        for injector in self._injectors:
+            injector.apply(self, injector.active(t))
+        while self._commands and self._commands[0]["at_ms"] <= t:
+            self.send(self._commands.pop(0)["line"])
+        ctl = self.ctl
+        if not self._started and ctl.state == IDLE and "program" in self.spec:
+            self._started = True
+            self.send(self.spec["program"])
+        if self.stalled:
+            if t - self.wdt.last_feed > self.board.watchdog_ms:
+                self.boot(True)
+                ctl = self.ctl
+        else:
+            ctl.tick(t)
+            self.service.after_tick()
+        self.hw.sync()
+        row = (t, ctl.sensor_code, ctl.vacuum_pa, ctl.target_pa, ctl.pump.duty,
+               1 if ctl.valve.vented else 0, ctl.state, ctl.fault, self.plant.vacuum_pa,
+               self.plant.lift_um())
+        self.plant.step(ctl.period_ms)
+        self.t = t + ctl.period_ms
+        return row
+
+
+def run(spec, board, emit):
+    """Simulate ``spec['duration_ms']`` of virtual time, emitting one row per tick."""
+    sim = Simulation(spec, board)
+    while sim.t <= spec["duration_ms"]:
+        emit(sim.step())
+    return sim
