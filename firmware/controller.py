@@ -49,7 +49,7 @@ class Controller:
         self.vacuum_pa = 0
         self.target_pa = 0
         self.state = PREPARE  # ambient is measured at start-up too
-        self._pending = False
+        self._start_code = ERR_BUSY  # result of the last start(): 0 once a conversion runs
         self._phase_start = None
         self._ambient_sum = 0
         self._ambient_n = 0
@@ -99,16 +99,13 @@ class Controller:
         sup = self.supervisor
         sensor = self.sensor
         # 1. read: collect the conversion started last tick, then start the next one.
-        if self._pending:
-            code = sensor.collect()
-        else:
-            code = ERR_BUSY
+        if self._phase_start is None:  # first tick: nothing converted yet
+            self._phase_start = now
             sup.arm(now)
-        self._pending = sensor.start() == 0
+        code = sensor.collect() if self._start_code == 0 else self._start_code
+        self._start_code = sensor.start()
         self.t_ms = now
         self.sensor_code = code
-        if self._phase_start is None:
-            self._phase_start = now
         sup.sensor_code = code
         if code >= 0:
             pressure = sensor.counts_to_pa(code)

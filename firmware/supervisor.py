@@ -43,9 +43,9 @@ class Supervisor:
         self._last_heartbeat = 0
         self._rules = (
             # rule                          applies
-            (self._hard_limit, _ALWAYS),
-            (self._sensor, _ALWAYS),
+            (self._sensor, _ALWAYS),  # data validity first: the rest trusts the reading
             (self._implausible, _ALWAYS),
+            (self._hard_limit, _ALWAYS),
             (self._emergency_button, _ALWAYS),
             (self._frozen, _SESSION),
             (self._leak, _SESSION),

@@ -54,6 +54,7 @@ class Plant:
         self.valve_open = True
         self.pump_percent = 100  # weak pump < 100, stalled pump 0
         self.extra_leak_ul_s_kpa = 0
+        self.stuck_on = False  # a shorted MOSFET: the pump runs whatever the PWM says
 
     @property
     def vacuum_pa(self):
@@ -67,7 +68,8 @@ class Plant:
     def pump_flow_ul_s(self):
         p = self.p
         headroom = max(0, p["pump_max_vacuum_pa"] - self.vacuum_pa)
-        return p["pump_ul_s"] * self.duty * self.pump_percent * headroom // (
+        duty = 1000 if self.stuck_on else self.duty
+        return p["pump_ul_s"] * duty * self.pump_percent * headroom // (
             1000 * 100 * p["pump_max_vacuum_pa"])
 
     def step(self, dt_ms):
@@ -124,6 +126,7 @@ class SimMPRLSBus:
         self.frozen = False
         self.status_bits = 0  # extra status bits (0x04 integrity, 0x01 saturation)
         self.powered = True
+        self.forced_counts = None  # a sensor stuck at one raw value
 
     def _check(self, address):
         if self.nack or address != self.address:
@@ -133,7 +136,9 @@ class SimMPRLSBus:
         self._check(address)
         if len(buf) >= 1 and buf[0] == 0xAA:
             self._started = self.clock()
-            if not self.frozen:
+            if self.forced_counts is not None:
+                self._counts = self.forced_counts
+            elif not self.frozen:
                 self._counts = self.plant.counts()
         return len(buf)
 

@@ -68,6 +68,10 @@ class Injector:
             bus.status_bits = 0x01 if on else 0
         elif kind == "weak_pump":
             plant.pump_percent = (self.value or 40) if on else 100
+        elif kind == "pump_stuck_on":
+            plant.stuck_on = on
+        elif kind == "sensor_stuck_counts":
+            bus.forced_counts = self.value if on else None
         elif kind == "pump_stall":
             plant.pump_percent = 0 if on else 100
         elif kind == "leak_burst":
@@ -81,7 +85,7 @@ class Injector:
 
 
 FAULT_KINDS = ("sensor_busy", "i2c_nack", "sensor_frozen", "status_power", "status_integrity",
-               "status_saturation", "weak_pump", "pump_stall", "leak_burst", "cup_off", "button",
+               "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "pump_stuck_on", "leak_burst", "cup_off", "button",
                "loop_stall")
 
 

@@ -1,0 +1,78 @@
+"""Supervisor rule cases, each firing and not firing, runnable on CPython and the unix port.
+
+Each case is a virtual-time scenario on the default board. ``run_all()`` returns
+one result line per case: name, final fault, first trip time, peak vacuum,
+pump duty and valve state one tick after the trip.
+"""
+
+import json
+
+import boardcfg
+import faults
+
+from cupctl.sim import runner
+
+STATIC = "start static target=30 minutes=1"
+# name: (spec additions, expected fault)
+CASES = (
+    ("clean_session", {}, faults.NONE),
+    # A shorted MOSFET with a strong pump and a weak valve: the firmware can only trip and vent.
+    ("hard_limit_fires", {"plant": {"pump_ul_s": 60000, "valve_ul_s_kpa": 100},
+                          "faults": [{"kind": "pump_stuck_on", "at_ms": 12000}]}, faults.HARD_LIMIT),
+    ("hard_limit_near_miss", {"program": "start static target=36 minutes=1 cup=M"}, faults.NONE),
+    ("sensor_status_fires", {"faults": [{"kind": "status_integrity", "at_ms": 12000}]}, faults.SENSOR_STATUS),
+    ("sensor_saturation_fires", {"faults": [{"kind": "status_saturation", "at_ms": 12000}]},
+     faults.SENSOR_STATUS),
+    ("sensor_power_fires", {"faults": [{"kind": "status_power", "at_ms": 12000}]}, faults.SENSOR_STATUS),
+    ("sensor_bus_fires", {"faults": [{"kind": "i2c_nack", "at_ms": 12000}]}, faults.SENSOR_BUS),
+    ("sensor_bus_glitch_tolerated",
+     {"faults": [{"kind": "i2c_nack", "at_ms": 12000, "duration_ms": 30}]}, faults.NONE),
+    ("sensor_timeout_fires", {"faults": [{"kind": "sensor_busy", "at_ms": 12000}]}, faults.SENSOR_TIMEOUT),
+    ("sensor_implausible_fires",
+     {"faults": [{"kind": "sensor_stuck_counts", "at_ms": 12000, "value": 0x19999A}]},
+     faults.SENSOR_IMPLAUSIBLE),
+    ("sensor_frozen_fires", {"faults": [{"kind": "sensor_frozen", "at_ms": 12000}]}, faults.SENSOR_FROZEN),
+    ("leak_fires", {"faults": [{"kind": "cup_off", "at_ms": 10000}]}, faults.LEAK),
+    ("leak_burst_tolerated",
+     {"faults": [{"kind": "leak_burst", "at_ms": 12000, "duration_ms": 1000}]}, faults.NONE),
+    ("emergency_fires", {"faults": [{"kind": "button", "at_ms": 12000, "duration_ms": 200}]},
+     faults.EMERGENCY),
+    ("heartbeat_fires", {"program": "start static target=30 minutes=1 hb=500"}, faults.HEARTBEAT),
+    ("heartbeat_kept", {"program": "start static target=30 minutes=1 hb=500",
+                        "commands": [{"at_ms": 400 * i, "line": "hb"} for i in range(1, 40)]},
+     faults.NONE),
+    ("watchdog_reset_fires", {"faults": [{"kind": "loop_stall", "at_ms": 12000, "duration_ms": 3000}]},
+     faults.WATCHDOG_RESET),
+    ("ambient_fires", {"plant": {"ambient_pa": 40000}}, faults.AMBIENT),
+)
+
+
+def load_board(path):
+    with open(path) as f:
+        return boardcfg.load(json.load(f))
+
+
+def run_case(board, extra):
+    spec = {"duration_ms": 15000, "program": STATIC}
+    for key in extra:
+        spec[key] = extra[key]
+    rows = []
+    runner.run(spec, board, rows.append)
+    trip = None
+    for i, row in enumerate(rows):
+        if row[7] and trip is None:
+            trip = i
+    after = rows[trip + 1] if trip is not None and trip + 1 < len(rows) else rows[-1]
+    peak = max(row[8] for row in rows)
+    return [rows[-1][7], rows[trip][0] if trip is not None else -1, peak, after[4], after[5]]
+
+
+def run_all(board_path):
+    board = load_board(board_path)
+    return [[name] + run_case(board, extra) for name, extra, _ in CASES]
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(run_all(sys.argv[1])))

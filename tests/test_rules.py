@@ -1,0 +1,34 @@
+"""Every supervisor rule fires when it must and stays quiet when it must, on both runtimes."""
+
+import json
+
+import faults
+import pytest
+import rules
+
+from tests.conftest import DEFAULT_BOARD
+
+
+@pytest.fixture(scope="module")
+def cpython_results():
+    return rules.run_all(str(DEFAULT_BOARD))
+
+
+@pytest.mark.parametrize("index", range(len(rules.CASES)), ids=[c[0] for c in rules.CASES])
+def test_rule_outcome_on_cpython(cpython_results, index, board):
+    name, _, expected = rules.CASES[index]
+    result_name, fault, trip_ms, peak_vacuum, duty_after, valve_open_after = cpython_results[index]
+    assert result_name == name
+    assert fault == expected, "%s: got fault %s" % (name, faults.NAMES[fault])
+    if expected:
+        assert trip_ms >= 0
+        assert duty_after == 0 and valve_open_after == 1, "a trip must stop the pump and vent at once"
+    else:
+        assert trip_ms == -1
+    if name != "hard_limit_fires":  # there the pump is stuck on in hardware
+        assert peak_vacuum <= board.cups[0].hard_limit_pa + 1000
+
+
+def test_rules_identical_on_micropython(cpython_results, run_mp):
+    out = run_mp(["tests/mpcases/rules.py", str(DEFAULT_BOARD)])
+    assert json.loads(out.strip().splitlines()[-1]) == cpython_results
