@@ -1,0 +1,100 @@
+"""Steady-state ticks under micropython.heap_lock(): any allocation raises MemoryError.
+
+Also times the tick (sensor read through a fake I2C, supervise, regulate,
+actuate) for bench/. Usage: micropython alloc_tick.py BOARD.json [TICKS]
+"""
+
+import json
+import sys
+import time
+
+import micropython
+
+import boardcfg
+import programs
+from actuators import Button, Led, Pump, Valve
+from controller import RUNNING, Controller
+from mprls import MPRLS
+from service import Service
+
+
+class FakeI2C:
+    """Returns a slowly varying pressure near 71 kPa absolute; allocation-free."""
+
+    def __init__(self):
+        self.counts = 7300000
+        self.step = 0
+
+    def writeto(self, address, buf, stop=True):
+        self.step = (self.step + 1) & 63
+        return 3
+
+    def readfrom_into(self, address, buf, stop=True):
+        counts = self.counts + self.step * 40
+        buf[0] = 0x40
+        buf[1] = (counts >> 16) & 255
+        buf[2] = (counts >> 8) & 255
+        buf[3] = counts & 255
+
+
+class FakePin:
+    def __init__(self):
+        self.level = 1
+
+    def value(self, level=None):
+        if level is None:
+            return self.level
+        self.level = level
+
+
+class FakePWM:
+    def duty_u16(self, value):
+        self.u16 = value
+
+
+class NullOut:
+    def write(self, data):
+        return len(data)
+
+
+def build(board):
+    i2c = FakeI2C()
+    ctl = Controller(board, MPRLS(i2c), Pump(FakePWM(), 1000), Valve(FakePin(), True, True),
+                     Led(FakePin(), True), Button(FakePin(), True))
+    return ctl, Service(ctl, NullOut(), "alloc"), i2c
+
+
+def main(board_path, ticks):
+    with open(board_path) as f:
+        board = boardcfg.load(json.load(f))
+    ctl, service, i2c = build(board)
+    t = 0
+    while ctl.state != 0:  # boot: ambient at ~101 kPa
+        i2c.counts = 9560000
+        ctl.tick(t)
+        t += 10
+    ctl.start(programs.build("static", {"target": "30"}, board, board.cups[0]), board.cups[0])
+    for _ in range(1000):  # ambient, soft ramp and the first events: allocation allowed
+        if ctl.state == RUNNING:
+            i2c.counts = 7223600  # ~30 kPa of vacuum: on target, so no leak
+        ctl.tick(t)
+        service.after_tick()
+        t += 10
+    assert ctl.state == RUNNING and ctl.target_pa == 30000, (ctl.state, ctl.fault)
+    start = time.ticks_us()
+    micropython.heap_lock()
+    try:
+        for _ in range(ticks):
+            ctl.tick(t)
+            service.after_tick()
+            t += 10
+    finally:
+        micropython.heap_unlock()
+    elapsed = time.ticks_diff(time.ticks_us(), start)
+    gc_free = __import__("gc").mem_free()
+    print(json.dumps({"ticks": ticks, "state": ctl.state, "fault": ctl.fault, "duty": ctl.pump.duty,
+                      "us_per_tick": elapsed / ticks, "mem_free": gc_free}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10000)
