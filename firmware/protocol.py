@@ -98,7 +98,8 @@ class TelemetryEncoder:
 def frame(prefix, body):
     """A checksummed text line (event or result); allocates, so not for the tick."""
     line = prefix + body
-    return "%s*%02X\n" % (line, checksum(line.encode(), len(line)))
+    data = line.encode()
+    return "%s*%02X\n" % (line, checksum(data, len(data)))
 
 
 def parse_command(line):

@@ -8,9 +8,8 @@ import json
 import sys
 import time
 
-import micropython
-
 import boardcfg
+import micropython
 import programs
 from actuators import Button, Led, Pump, Valve
 from controller import RUNNING, Controller

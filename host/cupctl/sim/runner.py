@@ -85,8 +85,8 @@ class Injector:
 
 
 FAULT_KINDS = ("sensor_busy", "i2c_nack", "sensor_frozen", "status_power", "status_integrity",
-               "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "pump_stuck_on", "leak_burst", "cup_off", "button",
-               "loop_stall")
+               "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "pump_stuck_on",
+               "leak_burst", "cup_off", "button", "loop_stall")
 
 
 class Simulation:

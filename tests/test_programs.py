@@ -1,0 +1,67 @@
+"""Program set-point curves and parameter validation against the board's limits."""
+
+import programs
+import pytest
+
+
+def build(board, name, **params):
+    return programs.build(name, {k: str(v) for k, v in params.items()}, board, board.cups[0])
+
+
+def test_every_program_starts_with_the_soft_ramp(board):
+    for name in programs.TABLE:
+        program = build(board, name)
+        assert program.target_pa(0) == 0
+        assert program.target_pa(1000) <= board.soft_ramp_pa_s
+
+
+def test_static_holds_then_ends(board):
+    program = build(board, "static", target=30, minutes=10)
+    assert program.target_pa(30000) == 30000
+    assert program.target_pa(599990) == 30000
+    assert program.target_pa(600000) == 0
+
+
+def test_interval_alternates(board):
+    program = build(board, "interval", high=30, low=10, high_s=20, low_s=10)
+    assert program.target_pa(15000) == 30000
+    assert program.target_pa(25000) == 10000
+    assert program.target_pa(35000) == 30000
+
+
+def test_ramp_rises_at_its_rate(board):
+    program = build(board, "ramp", target=30, rate=0.5)
+    assert program.target_pa(20000) == 10000
+    assert program.target_pa(60000) == 30000
+    assert program.target_pa(90000) == 30000
+
+
+@pytest.mark.parametrize("name,params,message", [
+    ("static", {"target": 41}, "above this board's limit"),
+    ("static", {"target": "abc"}, "not a number"),
+    ("static", {"minutes": 31}, "outside"),
+    ("massage", {"site": "neck", "minutes": 15}, "neck session is at most 10"),
+    ("massage", {"site": "leg"}, "not one of"),
+    ("interval", {"high": 20, "low": 25}, "low: must be below high"),
+    ("ramp", {"rate": 9}, "outside"),
+    ("static", {"speed": 3}, "unknown parameter"),
+    ("cupping", {}, "unknown program"),
+])
+def test_bad_parameters_refused(board, name, params, message):
+    with pytest.raises(ValueError, match=message):
+        build(board, name, **params)
+
+
+def test_small_cup_lowers_the_ceiling(board):
+    large = board.cup("L")
+    with pytest.raises(ValueError, match="cup L"):
+        programs.build("static", {"target": "38"}, board, large)
+
+
+def test_session_limit_caps_minutes(board_data):
+    import boardcfg
+
+    board_data["limits"]["max_session_min"] = 15
+    board = boardcfg.load(board_data)
+    with pytest.raises(ValueError, match="session limit"):
+        build(board, "static", minutes=20)
