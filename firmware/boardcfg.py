@@ -89,8 +89,8 @@ class Board:
     def summary(self):
         """The board's identity and limits as one line of key=value pairs."""
         cups = ";".join("%s:%dmm:%d" % (c.name, c.diameter_mm, c.hard_limit_pa) for c in self.cups)
-        return "board=%s chip=%s max_target_pa=%d max_session_ms=%d cups=%s" % (
-            self.name, self.chip, self.max_target_pa, self.max_session_ms, cups)
+        return "board=%s chip=%s loop_hz=%d max_target_pa=%d max_session_ms=%d cups=%s" % (
+            self.name, self.chip, self.loop_hz, self.max_target_pa, self.max_session_ms, cups)
 
 
 def load(data):

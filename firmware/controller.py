@@ -87,6 +87,19 @@ class Controller:
         self._enter(IDLE)
         return True
 
+    def resume(self, now, ambient_pa):
+        """Continue from a known idle state and ambient (replaying a recording begun after boot)."""
+        self.ambient_pa = ambient_pa
+        self.t_ms = now
+        self._phase_start = now
+        self.supervisor.arm(now)
+        self._start_code = 0
+        self._enter(IDLE)
+
+    def elapsed_ms(self, now):
+        """Time into the running session's program."""
+        return ticks_diff(now, self._t0)
+
     def latch(self, code):
         """Latch a fault found outside the tick (watchdog reset, crash)."""
         self.supervisor.trip(code)
@@ -125,7 +138,7 @@ class Controller:
         hold = False
         target = 0
         if self.state == RUNNING:
-            elapsed = ticks_diff(now, self._t0)
+            elapsed = self.elapsed_ms(now)
             target = self.program.target_pa(elapsed)
             if elapsed >= self.program.duration_ms:
                 self.stop()

@@ -13,8 +13,7 @@ import faults
 import protocol
 from controller import Controller
 from service import Service
-
-VERSION = "0.1.0"
+from version import VERSION
 _MAX_INPUT_PER_TICK = 64  # bytes; bounds the time spent on commands per tick
 
 _controller = None

@@ -85,9 +85,22 @@ class Service:
         self.out.write(protocol.frame(protocol.RESULT, ("ok," if ok else "err,") + text).encode())
 
     def handle(self, verb, args, params):
-        ctl = self.ctl
+        """Carry out one parsed command; returns the result text or raises ValueError.
+
+        Commands that change what the device does are echoed as ``cmd`` events,
+        so a recording holds everything a replay must re-issue.
+        """
         if verb == "start":
-            return self._start(args, params)
+            text, canonical = self._start(args, params)
+            self.event("cmd", canonical)
+            return text
+        text = self._command(verb, args, params)
+        if verb in ("stop", "ack", "hb"):
+            self.event("cmd", verb)
+        return text
+
+    def _command(self, verb, args, params):
+        ctl = self.ctl
         if args or params:
             if verb != "rate" or len(args) != 1 or params:
                 raise protocol.ProtocolError("%s takes no parameters" % verb)
@@ -129,7 +142,8 @@ class Service:
             raise ValueError("hb: %d ms is outside 100..60000" % hb)
         program = programs.build(args[0], params, ctl.board, cup)
         ctl.start(program, cup, hb)
-        return "started %s cup=%s hb=%d" % (program.describe(), cup.name, hb)
+        canonical = "start %s cup=%s hb=%d" % (program.describe(), cup.name, hb)
+        return "started" + canonical[5:], canonical
 
     def status(self):
         ctl = self.ctl

@@ -1,2 +1,438 @@
-def main():
-    raise SystemExit("not yet")
+"""``cupctl``: a thin table of verbs over the cupctl library.
+
+Each verb is a ``do_<verb>(args)`` handler. Errors a user can act on are raised
+as one of the library's error types and printed as one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from cupctl import __version__, fw  # noqa: F401  (fw: the firmware modules become importable)
+
+EPILOG = {
+    "boards": """examples:
+  cupctl boards                       list board files and USB serial ports
+  cupctl boards esp32-s3-devkitc-1    validate one and show its wiring
+  cupctl boards ./my-board.json       validate your own board file""",
+    "flash": """examples:
+  cupctl flash ESP32_GENERIC-v1.24.1.bin
+  cupctl flash --port /dev/ttyUSB0 --chip esp32s3 --erase ESP32_GENERIC_S3-v1.24.1.bin""",
+    "deploy": """examples:
+  cupctl deploy --board esp32-devkitc
+  cupctl deploy --port /dev/ttyACM0 --board adafruit-qtpy-esp32s3""",
+    "session": """examples:
+  cupctl session start static target=30 minutes=20
+  cupctl session start massage site=neck target=15 minutes=8 --cup S --record neck.csv
+  cupctl session start interval high=30 low=10 high_s=20 low_s=10 --yes --detach
+  cupctl session status | stop | ack""",
+    "monitor": """examples:
+  cupctl monitor
+  cupctl monitor --port /dev/ttyUSB0 --teleplot""",
+    "record": """examples:
+  cupctl record -o session.csv
+  cupctl record -o long.csv --reconnect --duration 2400""",
+    "plot": """examples:
+  cupctl plot session.csv -o session.png""",
+    "replay": """examples:
+  cupctl replay tests/traces/static.csv
+  cupctl replay session.csv --runtime micropython""",
+    "sim": """examples:
+  cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
+  cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
+  cupctl sim --serve                  start a virtual board; prints 'port: /dev/pts/N'
+  cupctl sim --demo                   the 'make sim' demo session""",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as e:
+        print("cupctl %s: error: %s" % (args.verb, e), file=sys.stderr)
+        return 1
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from cupctl.boards import BoardFileError
+    from cupctl.deploy import DeployError
+    from cupctl.flashing import FlashError
+    from cupctl.link import LinkError
+    from cupctl.mpunix import RuntimeUnavailable
+    from cupctl.sim.scenario import ScenarioError
+    from cupctl.trace import TraceError
+
+    return (BoardFileError, DeployError, FlashError, LinkError, RuntimeUnavailable, ScenarioError, TraceError,
+            ValueError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cupctl", description="Flash, deploy, run, record and simulate cupctl vacuum-cupping controllers.")
+    parser.add_argument("--version", action="version", version="cupctl " + __version__)
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+
+    def verb(name, help_text):
+        sub = verbs.add_parser(name, help=help_text, description=help_text, epilog=EPILOG[name],
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.set_defaults(handler=globals()["do_" + name])
+        return sub
+
+    def port(sub):
+        sub.add_argument("--port", "-p", help="serial port (default: the one ESP32 found by USB VID/PID)")
+
+    sub = verb("boards", "List board files, or validate one and show its wiring.")
+    sub.add_argument("board", nargs="?", help="board name from boards/ or a path to a board JSON file")
+
+    sub = verb("flash", "Write a MicroPython image to the board with esptool (image checked first).")
+    port(sub)
+    sub.add_argument("--chip", choices=("esp32", "esp32s3", "esp32c3"), help="refuse unless the image and "
+                     "board are this chip")
+    sub.add_argument("--erase", action="store_true", help="erase the whole flash first (removes files)")
+    sub.add_argument("image", help="MicroPython .bin image for the board")
+
+    sub = verb("deploy", "Copy the firmware and board file to the board; only changed files are sent.")
+    port(sub)
+    sub.add_argument("--board", default=None, help="board name or JSON file (default: esp32-devkitc)")
+
+    sub = verb("session", "Start, stop, query or acknowledge a therapy session on the board.")
+    port(sub)
+    sub.add_argument("action", choices=("start", "stop", "status", "ack"))
+    sub.add_argument("program", nargs="?", help="static, massage, interval or ramp (for start)")
+    sub.add_argument("params", nargs="*", metavar="KEY=VALUE", help="program parameters, e.g. target=30")
+    sub.add_argument("--cup", help="cup size from the board file (default: the board's first cup)")
+    sub.add_argument("--board", help="board file to check parameters against (default: ask the device)")
+    sub.add_argument("--heartbeat", type=float, default=0, metavar="S",
+                     help="device faults if this host is silent for S seconds (default: off)")
+    sub.add_argument("--yes", "-y", action="store_true", help="skip the contraindication checklist")
+    sub.add_argument("--detach", action="store_true", help="return once started instead of following")
+    sub.add_argument("--record", metavar="TRACE.csv", help="also record the session to a trace")
+
+    sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
+    port(sub)
+    sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
+    sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+
+    sub = verb("record", "Record telemetry to a trace CSV, durably.")
+    port(sub)
+    sub.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
+    sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    sub.add_argument("--reconnect", action="store_true", help="if the cable drops, wait for the board and go on")
+    sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, "
+                     "one row per tick, as replay needs)")
+
+    sub = verb("plot", "Plot a trace to PNG: vacuum, target, duty, valve, state and faults.")
+    sub.add_argument("trace", help="trace CSV")
+    sub.add_argument("-o", "--output", metavar="PLOT.png", help="default: the trace name with .png")
+
+    sub = verb("replay", "Feed a trace through the firmware core and diff the outputs tick by tick.")
+    sub.add_argument("trace", nargs="+", help="trace CSV file(s)")
+    sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+
+    sub = verb("sim", "Simulate: run a scenario in virtual time, serve a virtual board, or the demo.")
+    mode = sub.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--scenario", metavar="FILE.toml", help="scenario to run in virtual time")
+    mode.add_argument("--serve", action="store_true", help="serve a virtual board on a pseudo-terminal")
+    mode.add_argument("--demo", action="store_true", help="demo session on a virtual board (make sim)")
+    sub.add_argument("--record", metavar="OUT.csv", help="trace output (--scenario: required)")
+    sub.add_argument("--plot", metavar="OUT.png", help="also plot the trace")
+    sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    sub.add_argument("--board", default=None, help="virtual board's board file (--serve)")
+    sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve)")
+    sub.add_argument("--out", default="out", metavar="DIR", help="demo output folder (default: out)")
+    return parser
+
+
+def do_boards(args) -> int:
+    from cupctl import boards
+
+    if args.board:
+        _, board = boards.load(args.board)
+        print(boards.wiring(board))
+        for warning in board.warnings:
+            print("warning: " + warning)
+        print("valid: %s" % boards.path_for(args.board))
+        return 0
+    import serial.tools.list_ports
+
+    from cupctl.link import KNOWN_USB
+
+    print("board files:")
+    for name in boards.names():
+        data, board = boards.load(name)
+        print("  %-24s %-8s %s" % (name, board.chip, data.get("title", "")))
+    ports = [(p.device, KNOWN_USB.get((p.vid, p.pid))) for p in serial.tools.list_ports.comports()]
+    print("serial ports:" + ("" if ports else " none"))
+    for device, kind in ports:
+        print("  %-24s %s" % (device, kind or "(not a known ESP32 USB bridge)"))
+    return 0
+
+
+def do_flash(args) -> int:
+    from cupctl import flashing
+    from cupctl.link import find_port
+
+    chip = flashing.image_chip(args.image)  # refuse a wrong file before touching any port
+    if args.chip and args.chip != chip:
+        raise flashing.FlashError("%s is built for %s, not %s: refusing to flash" % (args.image, chip, args.chip))
+    flashing.flash(args.image, args.port or find_port(), chip, args.erase)
+    print("flashed %s; next: cupctl deploy --board <name>" % args.image)
+    return 0
+
+
+def do_deploy(args) -> int:
+    from cupctl import boards, deploy
+    from cupctl.link import find_port
+
+    port = args.port or find_port()
+
+    def progress(name, done, total):
+        _bar("  " + name, done, total)
+
+    stats = deploy.deploy(port, args.board or boards.DEFAULT, Path("build/deploy"), progress=progress)
+    print("\ndeployed to %s: %d copied, %d unchanged, %d removed; firmware answers" % (
+        port, stats["copied"], stats["unchanged"], stats["removed"]))
+    return 0
+
+
+def do_session(args) -> int:
+    from cupctl import live
+    from cupctl.link import Link
+
+    with Link(args.port) as link:
+        if args.action != "start":
+            if args.program or args.params:
+                raise ValueError("'session %s' takes no program or parameters" % args.action)
+            verb = {"stop": "stop", "status": "status", "ack": "ack"}[args.action]
+            print(link.command(verb))
+            return 0
+        line = _start_line(args, link)
+        if not args.yes and not _confirm_checklist():
+            print("not started")
+            return 1
+        recorder = None
+        if args.record:
+            recorder = live.Recorder(args.record, live.trace_metadata(link, live.parse_info(link.command("info"))))
+            link.command("rate %s" % live.parse_info(link.command("info")).get("loop_hz", "100"))
+        print(link.command(line))
+        if args.detach:
+            return 0
+        view = live.View()
+        end = live.SessionEnd()
+
+        def on_record(record):
+            view.show(record)
+            if recorder is not None:
+                recorder.add(record)
+
+        try:
+            live.follow(link, on_record, until=end, heartbeat_s=args.heartbeat / 3 if args.heartbeat else None)
+        except KeyboardInterrupt:
+            link.command("stop")
+            print("\nstopped by Ctrl-C; cup vented")
+            return 130
+        finally:
+            if recorder is not None:
+                recorder.close()
+                print("\nrecorded %d rows to %s" % (recorder.count, args.record))
+        fault = end.final.get("fault", 0)
+        print("\nsession ended: %s" % ("fault %s (cupctl session ack to clear)" % _fault_name(fault)
+                                       if fault else "completed, cup vented"))
+        return 1 if fault else 0
+
+
+def _start_line(args, link) -> str:
+    """Validate against the board's limits locally, before anything is sent."""
+    import programs
+
+    from cupctl import boards, live
+
+    if not args.program:
+        raise ValueError("session start needs a program: static, massage, interval or ramp")
+    params = {}
+    for item in args.params:
+        key, eq, value = item.partition("=")
+        if not eq or not key or not value:
+            raise ValueError("parameter %r: expected KEY=VALUE, e.g. target=30" % item)
+        params[key] = value
+    board_name = args.board or live.parse_info(link.command("info")).get("board", boards.DEFAULT)
+    _, board = boards.load(board_name)
+    cup = board.cup(args.cup) if args.cup else board.cups[0]
+    program = programs.build(args.program, params, board, cup)
+    line = "start %s cup=%s" % (program.describe(), cup.name)
+    if args.heartbeat:
+        line += " hb=%d" % int(args.heartbeat * 1000)
+    return line
+
+
+def _confirm_checklist() -> bool:
+    from cupctl import checklist
+
+    print(checklist.text())
+    if not sys.stdin.isatty():
+        print("no terminal to confirm on: pass --yes once the checklist is done")
+        return False
+    return input("Confirm none of the absolute contraindications applies [y/N]: ").strip().lower() in ("y", "yes")
+
+
+def do_monitor(args) -> int:
+    from cupctl import live
+    from cupctl.link import Link
+
+    with Link(args.port) as link:
+        print("monitoring %s (Ctrl-C to quit)" % link.port)
+        try:
+            live.follow(link, live.View(teleplot=args.teleplot).show, duration_s=args.duration)
+        except KeyboardInterrupt:
+            print()
+    return 0
+
+
+def do_record(args) -> int:
+    from cupctl import live
+    from cupctl.link import Link, LinkError
+
+    recorder = None
+    end = time.monotonic() + args.duration if args.duration else None
+    try:
+        while True:
+            try:
+                with Link(args.port) as link:
+                    info = live.parse_info(link.command("info"))
+                    link.command("rate %d" % (args.rate or int(info.get("loop_hz", 100))))
+                    if recorder is None:
+                        recorder = live.Recorder(args.output, live.trace_metadata(link, info))
+                        print("recording %s to %s (Ctrl-C to stop)" % (link.port, args.output))
+                    left = None if end is None else max(0.01, end - time.monotonic())
+                    live.follow(link, recorder.add, duration_s=left)
+                    break
+            except LinkError as e:
+                if recorder is None or not args.reconnect:
+                    if recorder is not None:
+                        recorder.close()
+                        raise LinkError("%s; %s holds all %d rows received" % (e, args.output, recorder.count))
+                    raise
+                recorder.writer.event("0,host,link lost: %s" % e)
+                print("\nlink lost (%s); %d rows kept; waiting for the board..." % (e, recorder.count))
+                _wait_for_port(args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if recorder is not None:
+            recorder.close()
+    print("\nrecorded %d rows to %s (%d sequence gaps)" % (recorder.count, args.output, recorder.gaps))
+    return 0
+
+
+def _wait_for_port(port: str | None) -> None:
+    from cupctl.link import LinkError, find_port
+
+    while True:
+        time.sleep(0.5)
+        try:
+            if port is None:
+                find_port()
+            elif not Path(port).exists():
+                continue
+            return
+        except LinkError:
+            continue
+
+
+def do_plot(args) -> int:
+    from cupctl import plot, replay, trace
+
+    data = trace.read(args.trace)
+    out = args.output or str(Path(args.trace).with_suffix(".png"))
+    try:
+        limit = min(c.hard_limit_pa for c in replay.board_of(data).cups)
+    except trace.TraceError:
+        limit = None
+    print("plotted %s" % plot.plot(data, out, limit))
+    return 0
+
+
+def do_replay(args) -> int:
+    from cupctl import replay, trace
+
+    failed = 0
+    for path in args.trace:
+        report = replay.replay(trace.read(path), args.runtime)
+        if report.ok:
+            print("%s: %d ticks replayed on %s, bit-exact, safety invariants hold" % (
+                path, report.ticks, args.runtime))
+            continue
+        failed += 1
+        d = report.divergence
+        if d is not None:
+            print("%s: DIVERGES at t=%d ms (row %d): %s recorded %d, replayed %d" % (
+                path, d.t_ms, d.line_index + 1, d.column, d.recorded, d.replayed))
+        for violation in report.violations:
+            print("%s: SAFETY %s" % (path, violation))
+    return 1 if failed else 0
+
+
+def do_sim(args) -> int:
+    if args.serve:
+        from cupctl.sim import vboard
+
+        return vboard.serve(args.board, args.flash)
+    if args.demo:
+        from cupctl.sim import demo
+
+        return demo.run(Path(args.out))
+    from cupctl.sim import scenario, virtual_time
+
+    if not args.record:
+        raise ValueError("--scenario needs --record OUT.csv")
+    loaded = scenario.load(args.scenario)
+    started = time.monotonic()
+    rows = virtual_time.run(loaded, args.record, args.runtime,
+                            progress=lambda t, total: _bar("simulating", t, total))
+    print("\n%s: %d ticks (%.0f s virtual) in %.1f s on %s -> %s" % (
+        args.scenario, rows, loaded.spec["duration_ms"] / 1000, time.monotonic() - started, args.runtime,
+        args.record))
+    if args.plot:
+        from cupctl import plot, trace
+
+        print("plotted %s" % plot.plot(trace.read(args.record), args.plot,
+                                       loaded.board.cup(_cup_of(loaded)).hard_limit_pa))
+    return 0
+
+
+def _cup_of(loaded) -> str:
+    line = loaded.spec.get("program", "")
+    for word in line.split():
+        if word.startswith("cup="):
+            return word[4:]
+    return loaded.board.cups[0].name
+
+
+def _fault_name(code: int) -> str:
+    import faults
+
+    return faults.NAMES.get(code, str(code))
+
+
+def _bar(label: str, done: int, total: int) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write("\r%s [%s%s] %3d%%" % (label, "#" * filled, "." * (width - filled), 100 * done // max(total, 1)))
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,14 +20,20 @@ COLUMNS = ("t_ms", "raw_counts", "vacuum_pa", "target_pa", "pump_duty", "valve_o
 VERSION = "sim"
 
 
-class _Lines:
-    """Collects what the firmware writes, as text lines."""
+class _Events:
+    """Keeps the event lines the firmware writes (telemetry is taken from the controller)."""
 
     def __init__(self):
         self.lines = []
 
     def write(self, data):
-        self.lines.append(bytes(data).decode())
+        if data[:1] == b"E":
+            self.lines.append(bytes(data).decode())
+
+    def take(self):
+        lines = self.lines
+        self.lines = []
+        return lines
 
 
 class Injector:
@@ -98,7 +104,7 @@ class Simulation:
         self.hw = SimHardware(board, self.plant, self._now)
         self.stalled = False
         self.resets = 0
-        self.output = _Lines()
+        self.output = _Events()
         self._injectors = [Injector(f) for f in spec.get("faults", [])]
         self._commands = sorted(spec.get("commands", []), key=lambda c: c["at_ms"])
         self._started = False
@@ -128,7 +134,10 @@ class Simulation:
             self.service.feed(byte)
 
     def step(self):
-        """One loop period: inject, tick (unless stalled), move the plant. Returns the row."""
+        """One loop period: inject, tick (unless stalled), move the plant. Returns the row.
+
+        The event lines written during the step wait in ``output.take()``.
+        """
         t = self.t
         for injector in self._injectors:
             injector.apply(self, injector.active(t))
@@ -154,9 +163,16 @@ class Simulation:
         return row
 
 
-def run(spec, board, emit):
-    """Simulate ``spec['duration_ms']`` of virtual time, emitting one row per tick."""
+def run(spec, board, emit, on_events=None):
+    """Simulate ``spec['duration_ms']`` of virtual time, emitting one row per tick.
+
+    ``on_events(lines)`` gets the firmware's event lines of each step, before its row.
+    """
     sim = Simulation(spec, board)
     while sim.t <= spec["duration_ms"]:
-        emit(sim.step())
+        row = sim.step()
+        events = sim.output.take()
+        if events and on_events is not None:
+            on_events(events)
+        emit(row)
     return sim

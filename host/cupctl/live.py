@@ -1,0 +1,150 @@
+"""Live work on a connected board: recording, the monitor view, following a session."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+
+from cupctl import boards
+from cupctl.link import Link, LinkError
+from cupctl.telemetry import FIELDS, Record
+from cupctl.trace import TRACE_COLUMNS, TraceWriter
+
+import faults  # isort: skip
+from controller import FAULT, IDLE, RUNNING, STATE_NAMES  # isort: skip
+
+RECORD_COLUMNS = TRACE_COLUMNS + ("seq",)
+_ORDER = [FIELDS.index(name) for name in RECORD_COLUMNS]
+TELEPLOT = ("127.0.0.1", 47269)
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def parse_info(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def trace_metadata(link: Link, info: dict[str, str]) -> dict[str, str]:
+    meta = {
+        "source": "recorded from %s" % link.port,
+        "firmware": info.get("version", "?"),
+        "board": info.get("board", "?"),
+        "limits": " ".join("%s=%s" % kv for kv in info.items() if kv[0] not in ("version", "protocol")),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        data, _ = boards.load(info.get("board", ""))
+        meta["board_file"] = json.dumps(data, separators=(",", ":"))
+    except boards.BoardFileError:
+        pass  # replay will say the board file is missing
+    return meta
+
+
+class Recorder:
+    """Writes telemetry rows and event lines to a trace; counts sequence gaps."""
+
+    def __init__(self, path, meta: dict[str, str]):
+        self.writer = TraceWriter(path, meta, RECORD_COLUMNS, flush_every=10)
+        self.gaps = 0
+        self._last_seq: int | None = None
+
+    def add(self, record: Record) -> None:
+        if record.kind == "T":
+            seq = record.values[0]
+            if self._last_seq is not None and seq != self._last_seq + 1:
+                self.gaps += 1
+            self._last_seq = seq
+            self.writer.write([record.values[i] for i in _ORDER])
+        elif record.kind == "E":
+            self.writer.event(record.text)
+
+    @property
+    def count(self) -> int:
+        return self.writer.count
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class View:
+    """One status line with a small terminal plot of the last minute of vacuum."""
+
+    def __init__(self, out=sys.stdout, teleplot: bool = False, every_s: float = 0.2):
+        self.out = out
+        self.history: deque[int] = deque(maxlen=60)
+        self.every_s = every_s
+        self._next = 0.0
+        self._tty = out.isatty()
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if teleplot else None
+        self.last: dict[str, int] = {}
+
+    def show(self, record: Record) -> None:
+        if record.kind == "E":
+            self._line("event " + record.text)
+            return
+        if record.kind != "T":
+            return
+        values = dict(zip(FIELDS, record.values))
+        self.last = values
+        if self._udp is not None:
+            payload = "".join(">%s:%d\n" % (k, values[k]) for k in ("vacuum_pa", "target_pa", "pump_duty"))
+            self._udp.sendto(payload.encode(), TELEPLOT)
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        self.history.append(values["vacuum_pa"])
+        top = max(max(self.history), 1)
+        spark = "".join(_BARS[max(0, v) * (len(_BARS) - 1) // top] for v in self.history)
+        text = "vacuum %5.1f kPa  target %5.1f  duty %5.1f%%  valve %-6s %-8s fault %-12s |%s|" % (
+            values["vacuum_pa"] / 1000, values["target_pa"] / 1000, values["pump_duty"] / 10,
+            "vented" if values["valve_open"] else "sealed", STATE_NAMES[values["state"]],
+            faults.NAMES.get(values["fault"], "?"), spark)
+        if self._tty:
+            self.out.write("\r\x1b[2K" + text)
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def _line(self, text: str) -> None:
+        self.out.write(("\r\x1b[2K" if self._tty else "") + text + "\n")
+        self.out.flush()
+
+
+def follow(link: Link, on_record: Callable[[Record], None], until: Callable[[Record], bool] | None = None,
+           duration_s: float | None = None, heartbeat_s: float | None = None) -> None:
+    """Pass records to ``on_record`` until ``until(record)``, the duration, or Ctrl-C."""
+    end = time.monotonic() + duration_s if duration_s else None
+    next_hb = time.monotonic()
+    for record in link.records(timeout=5.0):
+        on_record(record)
+        if until is not None and until(record):
+            return
+        now = time.monotonic()
+        if heartbeat_s and now >= next_hb:
+            link.write_line("hb")
+            next_hb = now + heartbeat_s
+        if end is not None and now >= end:
+            return
+    raise LinkError("%s went silent for 5 s: board reset, unplugged, or not running cupctl firmware" % link.port)
+
+
+class SessionEnd:
+    """True once a session that ran is over: back to idle, or a latched fault."""
+
+    def __init__(self):
+        self.ran = False
+        self.final: dict[str, int] = {}
+
+    def __call__(self, record: Record) -> bool:
+        if record.kind != "T":
+            return False
+        state = record.values[FIELDS.index("state")]
+        self.final = dict(zip(FIELDS, record.values))
+        if state == RUNNING:
+            self.ran = True
+        return state == FAULT or (self.ran and state == IDLE)

@@ -1,0 +1,57 @@
+"""Plot a trace: vacuum and target, pump duty, valve and state, with fault markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from cupctl.trace import Trace  # noqa: E402
+
+import faults  # noqa: E402  # isort: skip
+from controller import STATE_NAMES  # noqa: E402  # isort: skip
+
+
+def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Path:
+    t = [v / 1000 for v in trace.column("t_ms")]
+    fig, (ax_vac, ax_duty, ax_state) = plt.subplots(
+        3, 1, sharex=True, figsize=(11, 7), gridspec_kw={"height_ratios": [3, 1.3, 1]})
+    ax_vac.plot(t, [v / 1000 for v in trace.column("vacuum_pa")], label="vacuum (measured)", lw=1.2)
+    ax_vac.plot(t, [v / 1000 for v in trace.column("target_pa")], label="target", lw=1, ls="--")
+    if "plant_vacuum_pa" in trace.columns:
+        ax_vac.plot(t, [v / 1000 for v in trace.column("plant_vacuum_pa")], label="vacuum (plant)",
+                    lw=0.8, alpha=0.6)
+    if hard_limit_pa:
+        ax_vac.axhline(hard_limit_pa / 1000, color="red", lw=0.8, ls=":", label="hard limit")
+    ax_vac.set_ylabel("vacuum (kPa)")
+    ax_vac.legend(loc="upper right", fontsize=8)
+    ax_vac.grid(alpha=0.3)
+    ax_duty.plot(t, [d / 10 for d in trace.column("pump_duty")], color="tab:green", lw=0.8)
+    ax_duty.set_ylabel("pump duty (%)")
+    ax_duty.set_ylim(-5, 105)
+    ax_duty.grid(alpha=0.3)
+    ax_state.step(t, trace.column("state"), where="post", color="tab:purple", label="state")
+    ax_state.fill_between(t, trace.column("valve_open"), step="post", alpha=0.2, color="tab:gray",
+                          label="valve vented")
+    ax_state.set_yticks(range(len(STATE_NAMES)), STATE_NAMES, fontsize=8)
+    ax_state.set_xlabel("time (s)")
+    ax_state.legend(loc="upper right", fontsize=8)
+    previous = 0
+    for time_s, fault in zip(t, trace.column("fault")):
+        if fault and fault != previous:
+            for ax in (ax_vac, ax_duty, ax_state):
+                ax.axvline(time_s, color="red", lw=1)
+            ax_vac.annotate("fault: " + faults.NAMES.get(fault, str(fault)), (time_s, ax_vac.get_ylim()[1]),
+                            color="red", fontsize=8, va="top", ha="left", rotation=90)
+        previous = fault
+    meta = trace.meta
+    fig.suptitle("%s  %s" % (meta.get("board", ""), meta.get("program", "")), fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

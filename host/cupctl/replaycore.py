@@ -1,0 +1,73 @@
+"""Feed recorded sensor results through the firmware core (MicroPython-compatible).
+
+Used by ``cupctl replay`` on CPython and, through a small script, on the unix
+port. Inputs per tick: t_ms, the recorded sensor result (counts or error
+code), the recorded vacuum, state and fault, and the ``cmd`` event lines that
+arrived before it. External causes the trace cannot carry as inputs (the
+button, a watchdog reset) are latched where the recording shows them.
+"""
+
+import faults
+from actuators import Button, Led, Pump, Valve
+from controller import PREPARE, Controller
+from mprls import MPRLS
+from service import Service
+
+OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
+_EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET, faults.CRASH)
+
+
+class _ReplaySensor(MPRLS):
+    def __init__(self, board):
+        MPRLS.__init__(self, None, board.sensor_address, board.sensor_psi_min, board.sensor_psi_max)
+        self.code = 0
+
+    def start(self):
+        return 0
+
+    def collect(self):
+        return self.code
+
+
+class _Pin:
+    def __init__(self):
+        self.level = 1
+
+    def value(self, level=None):
+        if level is None:
+            return self.level
+        self.level = level
+
+
+class _PWM:
+    def duty_u16(self, value):
+        pass
+
+
+class _Null:
+    def write(self, data):
+        pass
+
+
+def replay(board, ticks, emit):
+    """``ticks``: iterable of (t_ms, raw, vacuum_pa, state, fault, [cmd lines]); emit(outputs)."""
+    sensor = _ReplaySensor(board)
+    button_pin = _Pin()
+    ctl = Controller(board, sensor, Pump(_PWM(), board.pump_max_duty),
+                     Valve(_Pin(), board.valve_active_high, board.valve_normally_open),
+                     Led(_Pin(), board.led_active_high), Button(button_pin, True))
+    service = Service(ctl, _Null(), "replay")
+    first = True
+    for t, raw, vacuum, state, fault, commands in ticks:
+        if first and state != PREPARE:  # the recording began after boot
+            ctl.resume(t, sensor.counts_to_pa(raw) + vacuum)
+        first = False
+        for line in commands:
+            for byte in line.encode() + b"\n":
+                service.feed(byte)
+        if fault in _EXTERNAL and ctl.fault != fault:
+            ctl.latch(fault)
+        sensor.code = raw
+        ctl.tick(t)
+        emit((ctl.vacuum_pa, ctl.target_pa, ctl.pump.duty, 1 if ctl.valve.vented else 0, ctl.state,
+              ctl.fault))
