@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cupctl import boards
 from cupctl.sim.plant import DEFAULTS as PLANT_DEFAULTS
-from cupctl.sim.runner import FAULT_KINDS
+from cupctl.sim.injection import FAULT_KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib

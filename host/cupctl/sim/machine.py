@@ -1,0 +1,196 @@
+"""A simulated ``machine`` module for the virtual board (MicroPython unix port).
+
+The firmware's ``hw.py`` uses it unchanged: I2C talks to the plant's MPRLS,
+PWM and Pin drive the plant's pump and valve, the button reads a scenario
+input, and WDT and ``reset()`` talk to the virtual board over its control
+FIFO. The plant runs in real time, advanced lazily in 10 ms steps.
+
+Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_SPEC (JSON file with
+``plant`` and ``faults``), CUPCTL_VBOARD_CONTROL (FIFO path),
+CUPCTL_RESET_CAUSE (an int below).
+"""
+
+import json
+import os
+import time
+
+from cupctl.sim.hardware import SimPWM
+from cupctl.sim.injection import Injector
+from cupctl.sim.plant import Plant, SimMPRLSBus
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+_STEP_MS = 10
+
+
+def _load_spec():
+    path = os.getenv("CUPCTL_VBOARD_SPEC")
+    if not path:
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+class _World:
+    """The plant, pins and fault injections behind this module."""
+
+    def __init__(self):
+        spec = _load_spec()
+        self.plant = Plant(**spec.get("plant", {}))
+        self.injectors = [Injector(f) for f in spec.get("faults", [])]
+        self.start = time.ticks_ms()
+        self.sim_ms = 0
+        self.levels = {}
+        self.pwms = {}
+        self.button_pressed = False
+        self.stalled = False
+        self.hw = self  # the injection target wants .hw.bus and .hw.press_button
+        self.bus = SimMPRLSBus(self.plant, self.now)
+        self._wiring = None
+        self._control = None
+
+    def now(self):
+        return time.ticks_diff(time.ticks_ms(), self.start)
+
+    def press_button(self, pressed):
+        self.button_pressed = pressed
+
+    def wiring(self):
+        """(pump pin, valve pin, valve energised level, normally open, button pin, active low)."""
+        if self._wiring is None:
+            try:
+                with open("board.json") as f:
+                    b = json.load(f)
+                self._wiring = (b["pump"]["pin"], b["valve"]["pin"], 1 if b["valve"]["active_high"] else 0,
+                                b["valve"]["normally_open"], b["button"]["pin"], b["button"]["active_low"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._wiring = (-1, -1, 1, True, -1, True)
+        return self._wiring
+
+    def advance(self):
+        now = self.now()
+        pump, valve, energised, normally_open, _, _ = self.wiring()
+        while self.sim_ms + _STEP_MS <= now:
+            for injector in self.injectors:
+                injector.apply(self, injector.active(self.sim_ms))
+            pwm = self.pwms.get(pump)
+            self.plant.duty = pwm.duty if pwm is not None else 0
+            self.plant.valve_open = (self.levels.get(valve, 1 - energised) == energised) != normally_open
+            self.plant.step(_STEP_MS)
+            self.sim_ms += _STEP_MS
+        while self.stalled:  # an injected loop stall: hang here until the watchdog resets us
+            time.sleep_ms(100)
+
+    def button_level(self):
+        _, _, _, _, _, active_low = self.wiring()
+        return (0 if self.button_pressed else 1) if active_low else (1 if self.button_pressed else 0)
+
+    def control(self, message):
+        """Tell the virtual board: b'A<ms>' arm the watchdog, b'F' feed, b'R' reset."""
+        path = os.getenv("CUPCTL_VBOARD_CONTROL")
+        if not path:
+            return
+        if self._control is None:
+            self._control = open(path, "wb")
+        self._control.write(message + b"\n")  # unbuffered; flush() would fsync, which a FIFO refuses
+
+
+_world = _World()
+
+
+class Pin:
+    IN = 1
+    OUT = 3
+    OPEN_DRAIN = 7
+    PULL_UP = 1
+    PULL_DOWN = 2
+
+    def __init__(self, id, mode=-1, pull=-1, value=None):
+        self.id = id
+        if mode == Pin.OUT:
+            _world.pwms.pop(id, None)  # as on the ESP32: a GPIO re-init detaches the PWM signal
+        if value is not None:
+            _world.levels[id] = 1 if value else 0
+
+    def value(self, level=None):
+        if level is None:
+            if self.id == _world.wiring()[4]:
+                return _world.button_level()
+            return _world.levels.get(self.id, 0)
+        _world.levels[self.id] = 1 if level else 0
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class PWM(SimPWM):
+    def __init__(self, pin, freq=1000, duty_u16=0):
+        SimPWM.__init__(self)
+        self.pin = pin.id
+        self.u16 = duty_u16
+        self._freq = freq
+        _world.pwms[pin.id] = self
+
+    def freq(self, value=None):
+        if value is None:
+            return self._freq
+        self._freq = value
+
+    def deinit(self):
+        _world.pwms.pop(self.pin, None)
+
+
+class I2C:
+    def __init__(self, id=0, scl=None, sda=None, freq=400000):
+        self.id = id
+
+    def writeto(self, address, buf, stop=True):
+        _world.advance()
+        return _world.bus.writeto(address, buf)
+
+    def readfrom_into(self, address, buf, stop=True):
+        _world.advance()
+        _world.bus.readfrom_into(address, buf)
+
+    def scan(self):
+        return [] if _world.bus.nack else [_world.bus.address]
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        _world.control(b"A%d" % timeout)
+
+    def feed(self):
+        _world.control(b"F")
+
+
+def reset():
+    """Ask the virtual board to reset this process; like the real one, never returns."""
+    _world.control(b"R")
+    while True:
+        time.sleep(1)
+
+
+soft_reset = reset
+
+
+def reset_cause():
+    return int(os.getenv("CUPCTL_RESET_CAUSE") or PWRON_RESET)
+
+
+def freq():
+    return 240000000
+
+
+def unique_id():
+    return b"vboard"
+
+
+def idle():
+    time.sleep_ms(1)

@@ -1,0 +1,358 @@
+"""The virtual board: the firmware on the MicroPython unix port behind a pseudo-terminal.
+
+Host tools open ``board.port`` exactly as they would ``/dev/ttyUSB0``. Behind
+it this process plays the chip:
+
+- at power-up and on every reset it runs ``boot.py`` and ``main.py`` from the
+  flash folder in a unix-port process with the simulated ``machine``;
+- Ctrl-C interrupts that process (a real KeyboardInterrupt); when it ends,
+  the board sits at a REPL that speaks MicroPython's raw REPL and raw-paste
+  protocols, so the unmodified ``mpremote`` can copy files, run and reset;
+- ``machine.WDT`` is a real watchdog: once armed it resets the board when
+  not fed in time, and the next boot sees ``reset_cause() == WDT_RESET``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from cupctl import mpunix
+from cupctl.fw import FIRMWARE_DIR
+
+SIM_DIR = Path(__file__).resolve().parent
+BANNER = b"MicroPython (cupctl virtual board, unix port); type help() for more\r\n>>> "
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+PASTE_WINDOW = 256
+_RESET_CAUSE = {"power": 1, "hard": 2, "wdt": 3, "soft": 5}
+
+
+def populate_flash(flash: Path, board_data: dict) -> None:
+    """Give an empty flash what a fresh deploy would: the firmware sources and board.json."""
+    flash.mkdir(parents=True, exist_ok=True)
+    if any(flash.iterdir()):
+        return
+    for source in FIRMWARE_DIR.glob("*.py"):
+        shutil.copy(source, flash / source.name)
+    (flash / "board.json").write_text(json.dumps(board_data, indent=1))
+
+
+class VirtualBoard:
+    def __init__(self, flash: Path, spec: dict | None = None):
+        self.flash = Path(flash)
+        self.flash.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix="cupctl-vboard-"))
+        (self._tmp / "spec.json").write_text(json.dumps(spec or {}))
+        self._fifo = self._tmp / "control"
+        os.mkfifo(self._fifo)
+        self._master, self._slave = pty.openpty()
+        tty.setraw(self._slave)
+        attrs = termios.tcgetattr(self._slave)
+        attrs[3] &= ~termios.ECHO
+        termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
+        fcntl.fcntl(self._master, fcntl.F_SETFL, os.O_NONBLOCK)
+        self.port = os.ttyname(self._slave)
+        self._control = os.open(self._fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self._control_keep = os.open(self._fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF between writers
+        self._child: subprocess.Popen | None = None
+        self._mode = "off"
+        self._pending = b""
+        self._raw = b""
+        self._paste_left = 0
+        self._exec_markers = 0
+        self._line = b""
+        self._wdt_timeout = 0
+        self._wdt_fed = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.resets: list[str] = []
+
+    # --- life cycle ---
+
+    def start(self) -> VirtualBoard:
+        self._boot("power")
+        self._thread = threading.Thread(target=self._loop, name="vboard", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._kill()
+        for fd in (self._master, self._slave, self._control, self._control_keep):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # --- processes ---
+
+    def _spawn(self, script: str, cause: str) -> subprocess.Popen:
+        env = mpunix.env()
+        env["MICROPYPATH"] = os.pathsep.join([str(mpunix.HOST_DIR), ".frozen"])  # the flash is cwd
+        env.update(CUPCTL_VBOARD_SPEC=str(self._tmp / "spec.json"), CUPCTL_VBOARD_CONTROL=str(self._fifo),
+                   CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]))
+        return subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=self.flash, env=env, bufsize=0)
+
+    def _kill(self) -> None:
+        child, self._child = self._child, None
+        if child is not None and child.poll() is None:
+            child.kill()
+        if child is not None:
+            child.wait()
+            for stream in (child.stdin, child.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    def _boot(self, cause: str) -> None:
+        """A reset: everything stops, the watchdog disarms, boot.py and main.py run."""
+        self._kill()
+        self._wdt_timeout = 0
+        self._raw = b""
+        self._line = b""
+        self.resets.append(cause)
+        self._child = self._spawn("mp_board.py", cause)
+        self._mode = "firmware"
+
+    def _repl_process(self) -> None:
+        if self._child is None or self._child.poll() is not None:
+            self._kill()
+            self._child = self._spawn("mp_repl.py", "soft")
+
+    # --- the loop ---
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            fds = [self._master, self._control]
+            child = self._child
+            if child is not None:
+                fds.append(child.stdout)
+            readable, _, _ = select.select(fds, [], [], 0.05)
+            if self._control in readable:
+                self._on_control()
+            if child is not None and child is self._child and child.stdout in readable:
+                data = os.read(child.stdout.fileno(), 4096)
+                if data:
+                    self._on_child_output(data)
+                else:
+                    self._on_child_exit()
+            if self._master in readable:
+                try:
+                    self._pending += os.read(self._master, 4096)
+                except OSError:
+                    pass
+            self._process_input()
+            if self._wdt_timeout and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout:
+                self._boot("wdt")
+
+    def _send(self, data: bytes) -> None:
+        try:
+            os.write(self._master, data)
+        except OSError as e:  # nobody reading: a UART drops bytes rather than stalling the chip
+            if e.errno not in (errno.EAGAIN, errno.EIO):
+                raise
+
+    def _on_control(self) -> None:
+        try:
+            data = os.read(self._control, 4096)
+        except BlockingIOError:
+            return
+        for message in data.split(b"\n"):
+            if message.startswith(b"A"):
+                self._wdt_timeout = int(message[1:])
+                self._wdt_fed = time.monotonic()
+            elif message == b"F":
+                self._wdt_fed = time.monotonic()
+            elif message == b"R":
+                self._boot("hard")
+                return
+
+    def _on_child_output(self, data: bytes) -> None:
+        if self._mode == "firmware":
+            self._send(data)
+            return
+        # REPL executor: count the two \x04 markers that end each execution.
+        self._exec_markers += data.count(b"\x04")
+        if self._mode == "friendly":
+            data = data.replace(b"\x04", b"").replace(b"\n", b"\r\n")
+        self._send(data)
+        if self._exec_markers >= 2:
+            self._exec_markers = 0
+            self._send(b">" if self._mode == "raw" else b">>> ")
+
+    def _on_child_exit(self) -> None:
+        was_firmware = self._mode in ("firmware", "interrupting")
+        self._kill()
+        if was_firmware:  # main.py ended (Ctrl-C, or it returned): the board sits at its REPL
+            self._mode = "friendly"
+            self._send(b"\r\n" + BANNER)
+
+    def _process_input(self) -> None:
+        while self._pending and self._mode not in ("interrupting",):
+            data, self._pending = self._pending, b""
+            handler = {"firmware": self._input_firmware, "friendly": self._input_friendly,
+                       "raw": self._input_raw}[self._mode]
+            handler(data)
+
+    def _input_firmware(self, data: bytes) -> None:
+        if b"\x03" in data:
+            before, _, after = data.partition(b"\x03")
+            self._write_child(before)
+            self._pending = after + self._pending
+            if self._child is not None and self._child.poll() is None:
+                self._mode = "interrupting"
+                self._child.send_signal(signal.SIGINT)
+            return
+        self._write_child(data)
+
+    def _write_child(self, data: bytes) -> None:
+        if data and self._child is not None and self._child.poll() is None:
+            try:
+                self._child.stdin.write(data)
+            except (BrokenPipeError, OSError):
+                pass
+
+    def _input_friendly(self, data: bytes) -> None:
+        for i, byte in enumerate(data):
+            if byte == 0x01:  # ctrl-A: raw REPL
+                self._mode = "raw"
+                self._raw = b""
+                self._repl_process()
+                self._send(b"\r\n" + RAW_PROMPT)
+                self._pending = data[i + 1 :] + self._pending
+                return
+            if byte == 0x04:  # ctrl-D: soft reset runs main.py again
+                self._send(b"\r\nMPY: soft reboot\r\n")
+                self._boot("soft")
+                self._pending = data[i + 1 :] + self._pending
+                return
+            if byte == 0x03:
+                self._line = b""
+                self._send(b"\r\n>>> ")
+            elif byte in (0x0D, 0x0A):
+                self._send(b"\r\n")
+                if self._line.strip():
+                    self._execute(self._line)
+                else:
+                    self._send(b">>> ")
+                self._line = b""
+            elif byte in (0x08, 0x7F):
+                if self._line:
+                    self._line = self._line[:-1]
+                    self._send(b"\x08 \x08")
+            else:
+                self._line += bytes([byte])
+                self._send(bytes([byte]))
+
+    def _input_raw(self, data: bytes) -> None:
+        while data:
+            if self._paste_left > 0:
+                data = self._input_paste(data)
+                continue
+            if self._raw == b"" and data[:1] == b"\x05":  # ctrl-E A ctrl-A: raw-paste request
+                if len(data) < 3:
+                    self._pending = data + self._pending  # wait for the rest of the request
+                    return
+                if data[1:3] == b"A\x01":
+                    data = data[3:]
+                    self._send(b"R\x01" + struct.pack("<H", PASTE_WINDOW))
+                    self._paste_left = PASTE_WINDOW
+                    continue
+            byte, data = data[0], data[1:]
+            if byte == 0x04:
+                if not self._raw:  # ctrl-D on an empty line: soft reset, stay in raw REPL
+                    self._send(b"\r\nMPY: soft reboot\r\n")
+                    self._kill()
+                    self._repl_process()
+                    self._send(RAW_PROMPT)
+                else:
+                    self._send(b"OK")
+                    self._execute(self._raw)
+                    self._raw = b""
+            elif byte == 0x02:  # ctrl-B: friendly REPL
+                self._mode = "friendly"
+                self._raw = b""
+                self._send(b"\r\n" + BANNER)
+            elif byte == 0x03:
+                self._raw = b""
+            elif byte == 0x01:
+                self._raw = b""
+                self._send(b"\r\n" + RAW_PROMPT)
+            else:
+                self._raw += bytes([byte])
+
+    def _input_paste(self, data: bytes) -> bytes:
+        """Raw-paste: take up to the window, ack each window with \\x01, run on \\x04."""
+        end = data.find(b"\x04")
+        chunk = data if end < 0 else data[:end]
+        take = min(len(chunk), self._paste_left)
+        self._raw += chunk[:take]
+        self._paste_left -= take
+        rest = data[take:]
+        if end >= 0 and end <= take:
+            self._send(b"\x04")  # end of data acknowledged
+            self._paste_left = 0
+            code, self._raw = self._raw, b""
+            self._execute(code)
+            return data[end + 1 :]
+        if self._paste_left == 0:
+            self._paste_left = PASTE_WINDOW
+            self._send(b"\x01")
+        return rest
+
+    def _execute(self, code: bytes) -> None:
+        self._repl_process()
+        self._exec_markers = 0
+        self._write_child(b"%d\n" % len(code) + code)
+
+
+def serve(board_name: str | None, flash_dir: str | None, scenario_path: str | None = None) -> int:
+    """``cupctl sim --serve``: print ``port: <path>``, then serve until interrupted."""
+    from cupctl import boards
+
+    board_data, board = boards.load(board_name or boards.DEFAULT)
+    flash = Path(flash_dir) if flash_dir else Path.home() / ".cache" / "cupctl" / "vboard" / board.name
+    spec = {}
+    if scenario_path:
+        from cupctl.sim import scenario
+
+        spec = scenario.load(scenario_path).spec
+    populate_flash(flash, board_data)
+    with VirtualBoard(flash, spec) as vb:
+        print("port: %s" % vb.port, flush=True)
+        print("flash: %s (Ctrl-C to stop)" % flash, flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    print("virtual board stopped")
+    return 0
