@@ -16,7 +16,8 @@ from controller import STATE_NAMES  # noqa: E402  # isort: skip
 
 
 def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Path:
-    t = [v / 1000 for v in trace.column("t_ms")]
+    times = trace.column("t_ms")
+    t = [(v - times[0]) / 1000 for v in times]
     fig, (ax_vac, ax_duty, ax_state) = plt.subplots(
         3, 1, sharex=True, figsize=(11, 7), gridspec_kw={"height_ratios": [3, 1.3, 1]})
     ax_vac.plot(t, [v / 1000 for v in trace.column("vacuum_pa")], label="vacuum (measured)", lw=1.2)
@@ -37,7 +38,7 @@ def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Pat
     ax_state.fill_between(t, trace.column("valve_open"), step="post", alpha=0.2, color="tab:gray",
                           label="valve vented")
     ax_state.set_yticks(range(len(STATE_NAMES)), STATE_NAMES, fontsize=8)
-    ax_state.set_xlabel("time (s)")
+    ax_state.set_xlabel("time since the first row (s)")
     ax_state.legend(loc="upper right", fontsize=8)
     previous = 0
     for time_s, fault in zip(t, trace.column("fault")):
@@ -47,11 +48,19 @@ def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Pat
             ax_vac.annotate("fault: " + faults.NAMES.get(fault, str(fault)), (time_s, ax_vac.get_ylim()[1]),
                             color="red", fontsize=8, va="top", ha="left", rotation=90)
         previous = fault
-    meta = trace.meta
-    fig.suptitle("%s  %s" % (meta.get("board", ""), meta.get("program", "")), fontsize=10)
+    fig.suptitle("%s  %s" % (trace.meta.get("board", ""), _program(trace)), fontsize=10)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _program(trace: Trace) -> str:
+    """The first session started in the trace (from its cmd events), else the metadata's."""
+    for _, text in trace.events:
+        parts = text.split(",", 2)
+        if len(parts) == 3 and parts[1] == "cmd" and parts[2].startswith("start "):
+            return parts[2]
+    return trace.meta.get("program", "")

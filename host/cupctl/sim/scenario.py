@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cupctl import boards
-from cupctl.sim.plant import DEFAULTS as PLANT_DEFAULTS
 from cupctl.sim.injection import FAULT_KINDS
+from cupctl.sim.plant import DEFAULTS as PLANT_DEFAULTS
 
 if sys.version_info >= (3, 11):
     import tomllib
