@@ -223,8 +223,10 @@ def do_session(args) -> int:
             return 1
         recorder = None
         if args.record:
-            recorder = live.Recorder(args.record, live.trace_metadata(link, live.parse_info(link.command("info"))))
-            link.command("rate %s" % live.parse_info(link.command("info")).get("loop_hz", "100"))
+            info = live.parse_info(link.command("info"))
+            rate = "rate %s" % info.get("loop_hz", "100")
+            recorder = live.Recorder(args.record, live.trace_metadata(link, info), lambda: link.write_line(rate))
+            link.command(rate)
         print(link.command(line))
         if args.detach:
             return 0
@@ -310,10 +312,12 @@ def do_record(args) -> int:
             try:
                 with Link(args.port) as link:
                     info = live.parse_info(link.command("info"))
-                    link.command("rate %d" % (args.rate or int(info.get("loop_hz", 100))))
+                    rate = "rate %d" % (args.rate or int(info.get("loop_hz", 100)))
+                    link.command(rate)
                     if recorder is None:
                         recorder = live.Recorder(args.output, live.trace_metadata(link, info))
                         print("recording %s to %s (Ctrl-C to stop)" % (link.port, args.output))
+                    recorder.on_boot = lambda link=link: link.write_line(rate)
                     left = None if end is None else max(0.01, end - time.monotonic())
                     live.follow(link, recorder.add, duration_s=left)
                     break

@@ -45,14 +45,23 @@ def trace_metadata(link: Link, info: dict[str, str]) -> dict[str, str]:
 
 
 class Recorder:
-    """Writes telemetry rows and event lines to a trace; counts sequence gaps."""
+    """Writes telemetry rows and event lines to a trace; counts sequence gaps.
 
-    def __init__(self, path, meta: dict[str, str]):
+    After a device reboot its telemetry rate is back to the default, so
+    ``on_boot`` (e.g. re-sending ``rate``) runs on every boot event.
+    """
+
+    def __init__(self, path, meta: dict[str, str], on_boot: Callable[[], None] | None = None):
         self.writer = TraceWriter(path, meta, RECORD_COLUMNS, flush_every=10)
         self.gaps = 0
         self._last_seq: int | None = None
+        self.on_boot = on_boot
 
     def add(self, record: Record) -> None:
+        if record.kind == "E" and ",boot," in "," + record.text:
+            self._last_seq = None  # the sequence restarts with the firmware
+            if self.on_boot is not None:
+                self.on_boot()
         if record.kind == "T":
             seq = record.values[0]
             if self._last_seq is not None and seq != self._last_seq + 1:

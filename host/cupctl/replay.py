@@ -50,6 +50,8 @@ def ticks_of(trace: Trace, start: int):
         _, kind, detail = (text.split(",", 2) + ["", ""])[:3]
         if kind == "cmd":
             commands.setdefault(row_index, []).append(detail)
+        elif kind == "boot":
+            commands.setdefault(row_index, []).append(replaycore.BOOT)
     for i in range(start, len(trace.rows)):
         row = trace.rows[i]
         yield [row[idx["t_ms"]], row[idx["raw_counts"]], row[idx["vacuum_pa"]], row[idx["state"]],
@@ -60,7 +62,7 @@ def first_replayable_row(trace: Trace) -> int:
     """Row 0 if the trace starts at boot, else the first idle row with a good reading."""
     states = trace.column("state")
     raw = trace.column("raw_counts")
-    if states[0] == PREPARE:
+    if states[0] == PREPARE or (trace.events and trace.events[0][0] == 0 and ",boot," in trace.events[0][1]):
         return 0
     for i, (state, counts) in enumerate(zip(states, raw)):
         if state == IDLE and counts >= 0:

@@ -49,20 +49,32 @@ class _Null:
         pass
 
 
-def replay(board, ticks, emit):
-    """``ticks``: iterable of (t_ms, raw, vacuum_pa, state, fault, [cmd lines]); emit(outputs)."""
-    sensor = _ReplaySensor(board)
-    button_pin = _Pin()
+BOOT = "boot"  # pseudo-command: the device restarted (a boot event in the trace)
+
+
+def _device(board, sensor):
     ctl = Controller(board, sensor, Pump(_PWM(), board.pump_max_duty),
                      Valve(_Pin(), board.valve_active_high, board.valve_normally_open),
-                     Led(_Pin(), board.led_active_high), Button(button_pin, True))
-    service = Service(ctl, _Null(), "replay")
+                     Led(_Pin(), board.led_active_high), Button(_Pin(), True))
+    return ctl, Service(ctl, _Null(), "replay")
+
+
+def replay(board, ticks, emit):
+    """``ticks``: iterable of (t_ms, raw, vacuum_pa, state, fault, [commands]); emit(outputs).
+
+    Commands are the recorded ``cmd`` lines, or BOOT where the device restarted.
+    """
+    sensor = _ReplaySensor(board)
+    ctl, service = _device(board, sensor)
     first = True
     for t, raw, vacuum, state, fault, commands in ticks:
-        if first and state != PREPARE:  # the recording began after boot
+        if first and state != PREPARE and BOOT not in commands:  # the recording began after boot
             ctl.resume(t, sensor.counts_to_pa(raw) + vacuum)
         first = False
         for line in commands:
+            if line == BOOT:
+                ctl, service = _device(board, sensor)
+                continue
             for byte in line.encode() + b"\n":
                 service.feed(byte)
         if fault in _EXTERNAL and ctl.fault != fault:

@@ -33,8 +33,9 @@ def run(out: Path) -> int:
         with Link(board_sim.port) as link:
             _wait_idle(link)
             info = live.parse_info(link.command("info"))
-            link.command("rate %s" % info.get("loop_hz", "100"))
-            recorder = live.Recorder(trace_path, live.trace_metadata(link, info))
+            rate = "rate %s" % info.get("loop_hz", "100")
+            link.command(rate)
+            recorder = live.Recorder(trace_path, live.trace_metadata(link, info), lambda: link.write_line(rate))
             view = live.View(every_s=0.1 if sys.stdout.isatty() else 1.0)
 
             def on_record(record):
