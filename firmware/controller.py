@@ -62,13 +62,19 @@ class Controller:
     # --- commands, between ticks ---
 
     def start(self, program, cup, heartbeat_ms=0):
-        """Begin a session: measure ambient with the cup vented, then run ``program``."""
-        if self.state != IDLE:
+        """Begin a session: measure ambient with the cup vented, then run ``program``.
+
+        Accepted when idle, or during the start-up ambient measurement (it then
+        runs as soon as that measurement is done).
+        """
+        booting = self.state == PREPARE and self.program is None
+        if self.state != IDLE and not booting:
             raise ValueError("cannot start while %s" % STATE_NAMES[self.state])
         self.program = program
         self.cup = cup
         self.heartbeat_ms = heartbeat_ms
-        self._enter(PREPARE)
+        if not booting:
+            self._enter(PREPARE)
 
     def stop(self):
         """End any session now; the cup is vented before this returns."""

@@ -37,7 +37,7 @@ def main(hw, inp=None, out=None):
     ctl = Controller(board, sensor, pump, valve, led, button, hw.watchdog(board.watchdog_ms))
     _controller = ctl
     service = Service(ctl, out, VERSION)
-    service.event("boot", "version=%s %s" % (VERSION, board.summary()))
+    service.announce_boot()
     if watchdog_reset:
         ctl.latch(faults.WATCHDOG_RESET)
     run(ctl, service, inp)

@@ -33,6 +33,10 @@ class Service:
         self._state = -1
         self._fault = -1
 
+    def announce_boot(self):
+        """The first line after every boot: firmware version, board and limits."""
+        self.event("boot", "version=%s %s" % (self.version, self.ctl.board.summary()))
+
     def set_rate(self, hz):
         self._every = max(1, self.ctl.board.loop_hz // hz)
 

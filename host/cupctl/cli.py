@@ -227,7 +227,8 @@ def do_session(args) -> int:
             rate = "rate %s" % info.get("loop_hz", "100")
             recorder = live.Recorder(args.record, live.trace_metadata(link, info), lambda: link.write_line(rate))
             link.command(rate)
-        print(link.command(line))
+            live.follow(link, recorder.add, duration_s=0.3)  # idle rows first: replay starts from them
+        print(link.command(line, on_record=recorder.add if recorder is not None else None))
         if args.detach:
             return 0
         view = live.View()
@@ -317,7 +318,7 @@ def do_record(args) -> int:
                     if recorder is None:
                         recorder = live.Recorder(args.output, live.trace_metadata(link, info))
                         print("recording %s to %s (Ctrl-C to stop)" % (link.port, args.output))
-                    recorder.on_boot = lambda link=link: link.write_line(rate)
+                    recorder.on_boot = lambda link=link, rate=rate: link.write_line(rate)
                     left = None if end is None else max(0.01, end - time.monotonic())
                     live.follow(link, recorder.add, duration_s=left)
                     break

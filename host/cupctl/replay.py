@@ -10,7 +10,7 @@ from cupctl.trace import Trace, TraceError
 
 import boardcfg  # isort: skip
 import faults  # isort: skip
-from controller import IDLE, PREPARE, RUNNING, STATE_NAMES  # isort: skip
+from controller import IDLE, RUNNING, STATE_NAMES  # isort: skip
 
 
 @dataclass
@@ -60,14 +60,15 @@ def ticks_of(trace: Trace, start: int):
 
 def first_replayable_row(trace: Trace) -> int:
     """Row 0 if the trace starts at boot, else the first idle row with a good reading."""
+    if any(index == 0 and ",boot," in "," + text for index, text in trace.events):
+        return 0
     states = trace.column("state")
     raw = trace.column("raw_counts")
-    if states[0] == PREPARE or (trace.events and trace.events[0][0] == 0 and ",boot," in trace.events[0][1]):
-        return 0
     for i, (state, counts) in enumerate(zip(states, raw)):
         if state == IDLE and counts >= 0:
             return i
-    raise TraceError("the trace never shows the device idle with a good reading: nothing to replay from")
+    raise TraceError("the recording began mid-session (%s) and never shows the device idle: start recording "
+                     "before the session, e.g. cupctl session start ... --record FILE" % STATE_NAMES[states[0]])
 
 
 def replay(trace: Trace, runtime: str = "cpython") -> Report:

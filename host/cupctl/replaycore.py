@@ -12,6 +12,7 @@ from actuators import Button, Led, Pump, Valve
 from controller import PREPARE, Controller
 from mprls import MPRLS
 from service import Service
+from version import VERSION
 
 OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
 _EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET, faults.CRASH)
@@ -56,7 +57,7 @@ def _device(board, sensor):
     ctl = Controller(board, sensor, Pump(_PWM(), board.pump_max_duty),
                      Valve(_Pin(), board.valve_active_high, board.valve_normally_open),
                      Led(_Pin(), board.led_active_high), Button(_Pin(), True))
-    return ctl, Service(ctl, _Null(), "replay")
+    return ctl, Service(ctl, _Null(), VERSION)
 
 
 def replay(board, ticks, emit):

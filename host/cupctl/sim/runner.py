@@ -11,6 +11,7 @@ from actuators import Button, Led, Pump, Valve
 from controller import IDLE, Controller
 from mprls import MPRLS
 from service import Service
+from version import VERSION
 
 from cupctl.sim.hardware import SimHardware
 from cupctl.sim.injection import Injector
@@ -18,7 +19,6 @@ from cupctl.sim.plant import Plant
 
 COLUMNS = ("t_ms", "raw_counts", "vacuum_pa", "target_pa", "pump_duty", "valve_open", "state",
            "fault", "plant_vacuum_pa", "lift_um")
-VERSION = "sim"
 
 
 class _Events:
@@ -67,6 +67,7 @@ class Simulation:
         self.wdt = hw.watchdog()
         self.ctl = Controller(board, sensor, pump, valve, led, button, self.wdt)
         self.service = Service(self.ctl, self.output, VERSION)
+        self.service.announce_boot()
         if after_watchdog:
             self.resets += 1
             self.ctl.latch(fault_codes.WATCHDOG_RESET)

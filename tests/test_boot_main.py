@@ -1,0 +1,67 @@
+"""boot.py and main.py leave the hardware safe: on CPython (mocked machine) and on the unix port."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import types
+
+import pytest
+
+from cupctl import mpunix
+from cupctl.fw import FIRMWARE_DIR
+from tests.conftest import DEFAULT_BOARD, ROOT
+
+
+@pytest.fixture
+def flash(tmp_path):
+    for source in FIRMWARE_DIR.glob("*.py"):
+        shutil.copy(source, tmp_path)
+    shutil.copy(DEFAULT_BOARD, tmp_path / "board.json")
+    return tmp_path
+
+
+@pytest.mark.parametrize("mode", ["interrupt", "crash"])
+def test_boot_and_main_leave_the_cup_vented_on_micropython(flash, mode, micropython):
+    env = dict(mpunix.env(), MICROPYPATH=os.pathsep.join([str(ROOT / "host"), str(ROOT / "tests" / "mpcases")]))
+    proc = subprocess.run([micropython, str(ROOT / "tests" / "mpcases" / "safe_exit.py"), mode], cwd=flash,
+                          env=env, capture_output=True, text=True, timeout=60,
+                          input="start static target=30 minutes=1\n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert ("stopped by Ctrl-C; cup vented" if mode == "interrupt" else "crashed: RuntimeError") in out
+    states = json.loads(out.strip().splitlines()[-1])
+    assert states["after_boot"]["pump_level"] == 0 and states["after_boot"]["valve_vented"]
+    assert states["mid_session"]["pump_pwm_u16"] > 0 and not states["mid_session"]["valve_vented"]
+    after = states["after_main"]
+    assert after["pump_pwm_u16"] is None and after["pump_level"] == 0, "pump pin back to a low GPIO"
+    assert after["valve_vented"]
+
+
+def test_make_safe_on_cpython_drives_pump_low_and_valve_to_vent(mocker, tmp_path, monkeypatch):
+    machine = types.SimpleNamespace(Pin=mocker.MagicMock())
+    machine.Pin.OUT = 3
+    mocker.patch.dict(sys.modules, {"machine": machine})
+    sys.modules.pop("hw", None)
+    import hw
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(DEFAULT_BOARD, tmp_path / "board.json")
+    hw.make_safe()
+    board = json.loads(DEFAULT_BOARD.read_text())
+    calls = machine.Pin.call_args_list
+    assert mocker.call(board["pump"]["pin"], 3, value=0) in calls
+    # normally-open valve, energised high: vent = not energised = 0
+    assert mocker.call(board["valve"]["pin"], 3, value=0) in calls
+    sys.modules.pop("hw", None)
+
+
+def test_make_safe_never_raises_without_a_board_file(mocker, tmp_path, monkeypatch):
+    mocker.patch.dict(sys.modules, {"machine": types.SimpleNamespace(Pin=mocker.MagicMock())})
+    sys.modules.pop("hw", None)
+    import hw
+
+    monkeypatch.chdir(tmp_path)
+    hw.make_safe()  # no board.json: must not raise
+    sys.modules.pop("hw", None)

@@ -1,0 +1,135 @@
+"""The virtual board: the unmodified firmware on the unix port behind a pty, driven like a real board."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cupctl import boards, replay, trace
+from cupctl.link import Link
+from cupctl.sim.vboard import VirtualBoard, populate_flash
+
+
+@pytest.fixture
+def make_vboard(tmp_path, micropython):
+    started = []
+
+    def make(spec=None, name="esp32-devkitc"):
+        flash = tmp_path / ("flash%d" % len(started))
+        populate_flash(flash, boards.load(name)[0])
+        vb = VirtualBoard(flash, spec).start()
+        started.append(vb)
+        return vb
+
+    yield make
+    for vb in started:
+        vb.stop()
+
+
+def wait_for(link, predicate, timeout=10.0):
+    seen = []
+    deadline = time.monotonic() + timeout
+    for record in link.records(timeout=timeout):
+        seen.append(record)
+        if predicate(record):
+            return seen
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError("not seen in %gs; last records: %s" % (timeout, seen[-5:]))
+
+
+def is_event(text):
+    return lambda r: r.kind == "E" and text in r.text
+
+
+def mpremote(port, *args, timeout=30):
+    proc = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args], capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_firmware_boots_and_runs_a_session(make_vboard):
+    vb = make_vboard()
+    with Link(vb.port) as link:
+        wait_for(link, is_event("state,idle"))
+        assert "board=esp32-devkitc" in link.command("info")
+        before_result = []
+        result = link.command("start static target=20 minutes=1", on_record=before_result.append)
+        assert result.startswith("started static")
+        assert any(r.kind == "E" and ",cmd,start static" in r.text for r in before_result)
+        wait_for(link, lambda r: r.kind == "T" and r.values[4] >= 8000 and r.values[7] == 2)
+        assert link.command("stop") == "stopped, cup vented"
+        vented = wait_for(link, lambda r: r.kind == "T" and r.values[7] == 0)[-1]
+        assert vented.values[5] == 0 and vented.values[6] == 1  # duty 0, valve open
+
+
+def test_mpremote_round_trip_after_maintenance_reboot(make_vboard, tmp_path):
+    vb = make_vboard()
+    with Link(vb.port) as link:
+        wait_for(link, is_event("state,"))
+        assert "maintenance" in link.command("maint")
+        wait_for(link, is_event(",maintenance,"))
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello', 6 * 7)\n")
+    out = mpremote(vb.port, "fs", "cp", str(script), ":hello.py", "+", "ls", "+", "cat", "hello.py", "+",
+                   "exec", "import os; print(sorted(os.listdir()))", "+", "run", str(script), "+",
+                   "rm", ":hello.py", "+", "soft-reset")
+    assert "hello.py" in out and "print('hello', 6 * 7)" in out and "hello 42" in out
+    assert (vb.flash / "main.py").exists() and not (vb.flash / "hello.py").exists()
+    assert "'board.json'" in out
+    assert "hello.py" not in mpremote(vb.port, "ls")
+    mpremote(vb.port, "reset")
+    with Link(vb.port) as link:  # after the reset the firmware runs again
+        wait_for(link, is_event(",boot,"))
+    assert vb.resets[-1] == "hard"
+
+
+def test_ctrl_c_stops_main_vented_then_the_armed_watchdog_resets(make_vboard):
+    vb = make_vboard()
+    with Link(vb.port) as link:
+        wait_for(link, is_event("state,idle"))
+        link.command("start static target=20 minutes=1")
+        wait_for(link, lambda r: r.kind == "T" and r.values[7] == 2)
+        link.serial.write(b"\x03")  # what mpremote sends first
+        wait_for(link, is_event("exit,stopped by Ctrl-C; cup vented"))
+        records = wait_for(link, is_event("fault=watchdog_reset"), timeout=5)
+        assert any(r.kind == "E" and ",boot," in r.text for r in records)
+    assert vb.resets == ["power", "wdt"]
+
+
+def test_stalled_loop_is_reset_by_the_watchdog(make_vboard):
+    vb = make_vboard({"faults": [{"kind": "loop_stall", "at_ms": 1500, "duration_ms": 0}]})
+    with Link(vb.port) as link:
+        wait_for(link, is_event("fault=watchdog_reset"), timeout=8)
+    assert "wdt" in vb.resets
+
+
+def test_cli_session_record_then_replay_bit_exact(make_vboard, tmp_path):
+    vb = make_vboard()
+    with Link(vb.port) as link:
+        wait_for(link, is_event("state,idle"))
+    out = tmp_path / "session.csv"
+    cli = [sys.executable, "-m", "cupctl.cli"]
+    session = subprocess.Popen([*cli, "session", "start", "interval", "high=25", "low=10", "high_s=3", "low_s=2",
+                                "minutes=1", "--port", vb.port, "--yes", "--record", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(9)
+    session.send_signal(signal.SIGINT)  # Ctrl-C: the CLI stops the session and keeps the recording
+    stdout, stderr = session.communicate(timeout=15)
+    assert session.returncode == 130, stderr
+    assert "stopped by Ctrl-C; cup vented" in stdout and "recorded" in stdout
+    status = subprocess.run([*cli, "session", "status", "--port", vb.port], capture_output=True, text=True)
+    assert status.stdout.startswith("state=idle fault=none")
+    recorded = subprocess.run([*cli, "record", "-o", str(tmp_path / "after.csv"), "--port", vb.port,
+                               "--duration", "1"], capture_output=True, text=True, timeout=30)
+    assert recorded.returncode == 0 and "0 sequence gaps" in recorded.stdout, recorded.stderr
+    data = trace.read(out)
+    assert len(data.rows) > 500 and json.loads(data.meta["board_file"])["name"] == "esp32-devkitc"
+    assert max(data.column("vacuum_pa")) > 20000
+    report = replay.replay(data)
+    assert report.ok, report
+    assert replay.replay(data, "micropython").ok
