@@ -9,10 +9,8 @@ import os
 import machine
 
 from actuators import Button, Led, Pump, Valve
+from files import BOARD_FILE, MAINTENANCE_FLAG
 from mprls import MPRLS
-
-BOARD_FILE = "board.json"
-MAINTENANCE_FLAG = "maintenance.flag"
 
 
 def read_board_file():

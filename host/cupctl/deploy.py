@@ -23,6 +23,7 @@ from cupctl import boards
 from cupctl.fw import FIRMWARE_DIR
 from cupctl.link import Link, LinkError
 
+from files import BOARD_FILE, MAINTENANCE_FLAG  # isort: skip
 from version import VERSION  # isort: skip
 
 KEEP_AS_SOURCE = ("boot.py", "main.py")  # MicroPython runs these by name, as .py only
@@ -53,8 +54,10 @@ def build(board_data: dict, mpy_version: str | None, workdir: Path) -> Plan:
             files[out.name] = out.read_bytes()
         else:
             files[source.name] = source.read_bytes()
-    files["board.json"] = json.dumps(board_data, indent=1).encode()
-    plan = Plan(files)
+    files[BOARD_FILE] = json.dumps(board_data, indent=1).encode()
+    # A flag left by a maintenance reboot that never got as far as main.py would
+    # send the fresh firmware into maintenance mode again.
+    plan = Plan(files, remove=[MAINTENANCE_FLAG])
     for name in files:  # a stale twin would shadow (.py) or be shadowed by the new file
         stem, ext = name.rsplit(".", 1)
         if ext in ("py", "mpy") and name not in KEEP_AS_SOURCE:

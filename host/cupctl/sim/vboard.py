@@ -34,6 +34,8 @@ from pathlib import Path
 from cupctl import mpunix
 from cupctl.fw import FIRMWARE_DIR
 
+from files import BOARD_FILE  # isort: skip
+
 SIM_DIR = Path(__file__).resolve().parent
 BANNER = b"MicroPython (cupctl virtual board, unix port); type help() for more\r\n>>> "
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
@@ -48,7 +50,7 @@ def populate_flash(flash: Path, board_data: dict) -> None:
         return
     for source in FIRMWARE_DIR.glob("*.py"):
         shutil.copy(source, flash / source.name)
-    (flash / "board.json").write_text(json.dumps(board_data, indent=1))
+    (flash / BOARD_FILE).write_text(json.dumps(board_data, indent=1))
 
 
 class VirtualBoard:
