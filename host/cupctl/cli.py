@@ -381,8 +381,8 @@ def do_replay(args) -> int:
         failed += 1
         d = report.divergence
         if d is not None:
-            print("%s: DIVERGES at t=%d ms (row %d): %s recorded %d, replayed %d" % (
-                path, d.t_ms, d.line_index + 1, d.column, d.recorded, d.replayed))
+            print("%s:%d: DIVERGES at t=%d ms: %s recorded %d, replayed %d" % (
+                path, d.line, d.t_ms, d.column, d.recorded, d.replayed))
         for violation in report.violations:
             print("%s: SAFETY %s" % (path, violation))
     return 1 if failed else 0

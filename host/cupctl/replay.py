@@ -15,7 +15,7 @@ from controller import IDLE, RUNNING, STATE_NAMES  # isort: skip
 
 @dataclass
 class Divergence:
-    line_index: int  # index into trace.rows
+    line: int  # in the trace file, 1-based
     t_ms: int
     column: str
     recorded: int
@@ -97,7 +97,7 @@ def compare(trace: Trace, start: int, outputs: list, board) -> Report:
         if report.divergence is None:
             for name, col, value in zip(replaycore.OUTPUTS, cols, replayed):
                 if row[col] != value:
-                    report.divergence = Divergence(i, row[t_col], name, row[col], value)
+                    report.divergence = Divergence(trace.line_numbers[i], row[t_col], name, row[col], value)
                     break
     if report.ticks != len(trace.rows) - start:
         report.violations.append("replay produced %d ticks for %d rows" % (report.ticks, len(trace.rows) - start))

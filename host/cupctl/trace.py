@@ -30,6 +30,7 @@ class Trace:
     columns: tuple[str, ...]
     rows: list[tuple[int, ...]] = field(default_factory=list)
     events: list[tuple[int, str]] = field(default_factory=list)  # (index of the next row, text)
+    line_numbers: list[int] = field(default_factory=list)  # 1-based file line of each row
 
     def column(self, name: str) -> list[int]:
         i = self.columns.index(name)
@@ -107,6 +108,7 @@ def read(path: str | Path) -> Trace:
                 path, index + 1, len(columns), len(cells)))
         try:
             trace.rows.append(tuple(int(c) for c in cells))
+            trace.line_numbers.append(index + 1)
         except ValueError:
             raise TraceError("%s:%d: fields must be integers: %r" % (path, index + 1, lines[index][:80]))
     if not trace.rows:
