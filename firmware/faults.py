@@ -16,7 +16,6 @@ HEARTBEAT = const(10)
 WATCHDOG_RESET = const(11)
 BOARD_CONFIG = const(12)
 AMBIENT = const(13)
-CRASH = const(14)
 
 NAMES = {
     NONE: "none",
@@ -33,5 +32,4 @@ NAMES = {
     WATCHDOG_RESET: "watchdog_reset",
     BOARD_CONFIG: "board_config",
     AMBIENT: "ambient",
-    CRASH: "crash",
 }

@@ -14,7 +14,7 @@ ints = st.integers
 
 @given(seq=ints(0, 10**8 - 1), t=ints(0, (1 << 30) - 1), counts=ints(-6, (1 << 24) - 1),
        vac=ints(-99999, 999999), target=ints(0, 99999), duty=ints(0, 1000), valve=ints(0, 1),
-       state=ints(0, 3), fault=ints(0, 14))
+       state=ints(0, 3), fault=ints(0, 13))
 def test_telemetry_round_trip(seq, t, counts, vac, target, duty, valve, state, fault):
     line = bytes(protocol.TelemetryEncoder().encode(seq, t, counts, vac, target, duty, valve, state, fault))
     assert len(line) == protocol.TELEMETRY_LEN

@@ -29,6 +29,12 @@ def test_rule_outcome_on_cpython(cpython_results, index, board):
         assert peak_vacuum <= board.cups[0].hard_limit_pa + 1000
 
 
+def test_over_duration_fires_only_past_the_session_limit(cpython_results):
+    name, at_limit, past_limit = cpython_results[-1]
+    assert name == "over_duration"
+    assert at_limit == faults.NONE and past_limit == faults.OVER_DURATION
+
+
 def test_rules_identical_on_micropython(cpython_results, run_mp):
     out = run_mp(["tests/mpcases/rules.py", str(DEFAULT_BOARD)])
     assert json.loads(out.strip().splitlines()[-1]) == cpython_results

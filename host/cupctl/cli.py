@@ -7,6 +7,7 @@ as one of the library's error types and printed as one line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head and the like
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
     except _user_errors() as e:
         print("cupctl %s: error: %s" % (args.verb, e), file=sys.stderr)
         return 1

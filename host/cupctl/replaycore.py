@@ -15,7 +15,7 @@ from service import Service
 from version import VERSION
 
 OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
-_EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET, faults.CRASH)
+_EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET)
 
 
 class _ReplaySensor(MPRLS):

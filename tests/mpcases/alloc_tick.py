@@ -1,7 +1,7 @@
 """Steady-state ticks under micropython.heap_lock(): any allocation raises MemoryError.
 
 Also times the tick (sensor read through a fake I2C, supervise, regulate,
-actuate) for bench/. Usage: micropython alloc_tick.py BOARD.json [TICKS]
+actuate) for bench/. Usage: micropython alloc_tick.py BOARD.json [TICKS] [tick|tick+telemetry]
 """
 
 import json
@@ -63,7 +63,7 @@ def build(board):
     return ctl, Service(ctl, NullOut(), "alloc"), i2c
 
 
-def main(board_path, ticks):
+def main(board_path, ticks, telemetry=True):
     with open(board_path) as f:
         board = boardcfg.load(json.load(f))
     ctl, service, i2c = build(board)
@@ -85,7 +85,8 @@ def main(board_path, ticks):
     try:
         for _ in range(ticks):
             ctl.tick(t)
-            service.after_tick()
+            if telemetry:
+                service.after_tick()
             t += 10
     finally:
         micropython.heap_unlock()
@@ -96,4 +97,5 @@ def main(board_path, ticks):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10000)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10000,
+         len(sys.argv) < 4 or sys.argv[3] != "tick")

@@ -67,9 +67,38 @@ def run_case(board, extra):
     return [rows[-1][7], rows[trip][0] if trip is not None else -1, peak, after[4], after[5]]
 
 
+class _Actuator:
+    duty = 0
+
+    def set(self, duty):
+        self.duty = duty
+
+    def vent(self):
+        pass
+
+    def hold(self):
+        pass
+
+
+def over_duration_case(board, elapsed_ms):
+    """The over-duration backstop, which a program's own end normally pre-empts: unit level."""
+    from supervisor import Supervisor
+
+    sup = Supervisor(board, _Actuator(), _Actuator())
+    sup.begin_session(1000, board.cups[0].hard_limit_pa, 0)
+    sup.sensor_code = 7000000
+    sup.pressure_pa = 80000
+    sup.vacuum_pa = 20000
+    sup.target_pa = 20000
+    return sup.check(1000 + elapsed_ms)
+
+
 def run_all(board_path):
     board = load_board(board_path)
-    return [[name] + run_case(board, extra) for name, extra, _ in CASES]
+    results = [[name] + run_case(board, extra) for name, extra, _ in CASES]
+    results.append(["over_duration", over_duration_case(board, board.max_session_ms),
+                    over_duration_case(board, board.max_session_ms + 10)])
+    return results
 
 
 if __name__ == "__main__":
