@@ -122,7 +122,7 @@ def deploy(port: str, board_name: str, workdir: Path, log: Callable[[str], None]
         raise DeployError("lost the REPL on %s during deploy: %s" % (port, e))
     finally:
         transport.close()
-    _verify(port)
+    verify(port)
     return stats
 
 
@@ -150,7 +150,8 @@ def _device_hash(transport: SerialTransport, name: str) -> bytes | None:
     return transport.fs_hashfile(name, "sha256")
 
 
-def _verify(port: str) -> None:
+def verify(port: str) -> None:
+    """Wait for the board to answer `info` with this firmware version."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

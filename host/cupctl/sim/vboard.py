@@ -79,6 +79,7 @@ class VirtualBoard:
         self._line = b""
         self._wdt_timeout = 0
         self._wdt_fed = 0.0
+        self.bytes_from_host = 0  # link traffic, for benchmarks
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.resets: list[str] = []
@@ -166,9 +167,11 @@ class VirtualBoard:
                     self._on_child_exit()
             if self._master in readable:
                 try:
-                    self._pending += os.read(self._master, 4096)
+                    received = os.read(self._master, 4096)
                 except OSError:
-                    pass
+                    received = b""
+                self._pending += received
+                self.bytes_from_host += len(received)
             self._process_input()
             if self._wdt_timeout and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout:
                 self._boot("wdt")
