@@ -151,8 +151,8 @@ def deploy_ratio() -> None:
                 shutil.rmtree(flash / "firmware", ignore_errors=True)
     inc, whole = statistics.median(incremental), statistics.median(full)
     print("deploy: incremental (board.json changed; maintenance reboot, hash check, copy, reset, verify) %.2f s, "
-          "%d bytes sent; mpremote cp -r firmware/ + reset + the same verify %.2f s, %d bytes sent; time full/incremental %.2f, "
-          "bytes full/incremental %.1f (median of 3)" % (inc, sent["incremental"], whole, sent["full"], whole / inc,
+          "%d bytes sent; mpremote cp -r firmware/ + reset + the same verify %.2f s, %d bytes sent; "
+          "time full/incremental %.2f, bytes full/incremental %.1f (median of 3)" % (inc, sent["incremental"], whole, sent["full"], whole / inc,
                                                         sent["full"] / sent["incremental"]))
 
 

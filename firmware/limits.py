@@ -23,7 +23,7 @@ REGISTRY = {
     "limits.leak_duty": ("duty", 100, 1000, 300, 1000, 600),
     "limits.leak_timeout_ms": ("ms", 500, 30000, 1000, 10000, 3000),
     "limits.leak_min_rise_kpa": ("kPa", 0.1, 10, 0.2, 3, 0.5),
-    "limits.frozen_ms": ("ms", 200, 10000, 500, 3000, 1000),
+    "limits.frozen_ms": ("ms", 50, 10000, 100, 1000, 200),
     "limits.sensor_timeout_ms": ("ms", 20, 1000, 20, 200, 50),
     "limits.plausible_min_kpa": ("kPa", 5, 60, 10, 40, 20),
     "limits.plausible_max_kpa": ("kPa", 100, 170, 105, 130, 120),

@@ -54,9 +54,16 @@ def test_skin_lift_scales_with_vacuum_and_cup_and_is_capped():
     plant = Plant(cup_diameter_mm=40, skin_um_kpa=250, max_lift_um=15000)
     plant.pressure_mpa = plant.ambient_mpa - 30_000_000
     assert plant.lift_um() == 7500
-    wide = Plant(cup_diameter_mm=80, skin_um_kpa=250, max_lift_um=15000)
+    wide = Plant(cup_diameter_mm=80, cup_ul=200000, skin_um_kpa=250, max_lift_um=15000)
     wide.pressure_mpa = wide.ambient_mpa - 30_000_000
     assert wide.lift_um() == 15000  # a wider cup draws more tissue, up to the cap
+
+
+def test_tissue_never_fills_a_shallow_cup():
+    shallow = Plant(cup_diameter_mm=40, cup_ul=5000)  # 4 mm deep
+    shallow.pressure_mpa = shallow.ambient_mpa - 60_000_000
+    depth_um = 5000 * 1000 // 1256  # volume / area (pi/4 * 40^2 = 1256 mm^2)
+    assert shallow.lift_um() == depth_um * 4 // 5  # 80 % of the depth: a fifth stays air
 
 
 def test_sensor_counts_invert_through_our_driver():

@@ -72,6 +72,7 @@ def test_example_identical_on_micropython(path, tmp_path, micropython):
     ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"", "fault[0].at_s: required"),
     ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"\nat_s = -1", "fault[0].at_s"),
     ("[program]\nname = \"static\"\n[[command]]\nat_s = 1", "command[0]"),
+    ("[program]\nname = \"static\"\n[[fault]]\nkind = \"weak_pump\"\nat_s = 1\nvalue = 300", "percentage"),
     ("seed = 0\nduration_s = 1", "seed"),
     ("duration_s = \"long\"", "duration_s"),
     ("description = \"no program, no duration\"", "duration_s: required"),

@@ -42,7 +42,7 @@ class Injector:
         elif kind == "status_saturation":
             bus.status_bits = 0x01 if on else 0
         elif kind == "weak_pump":
-            plant.pump_percent = (self.value or 40) if on else 100
+            plant.pump_percent = min(self.value or 40, 100) if on else 100  # weaker, never stronger
         elif kind == "pump_stuck_on":
             plant.stuck_on = on
         elif kind == "sensor_stuck_counts":

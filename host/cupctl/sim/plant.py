@@ -9,7 +9,9 @@ Parameters (``Plant(**params)``), all integers:
   ambient_pa, cup_ul, cup_diameter_mm, pump_ul_s (free flow at full duty),
   pump_max_vacuum_pa, leak_ul_s_kpa (cup rim leak per kPa of vacuum),
   valve_ul_s_kpa (open valve), skin_um_kpa (tissue lift per kPa, scaled by
-  cup diameter / 40 mm), max_lift_um, noise_pa (peak sensor noise), seed.
+  cup diameter / 40 mm), max_lift_um (also bounded by the cup's depth), noise_pa
+  (peak sensor noise; a real MPRLS is never silent, and with 0 a steady reading
+  trips the frozen-sensor rule), seed.
 """
 
 DEFAULTS = {
@@ -48,6 +50,9 @@ class Plant:
         self.pressure_mpa = self.ambient_mpa
         self._area_mm2 = 355 * p["cup_diameter_mm"] * p["cup_diameter_mm"] // 452  # pi/4 ~ 355/452
         self._skin_um_kpa = p["skin_um_kpa"] * p["cup_diameter_mm"] // _REF_DIAMETER_MM
+        # Tissue cannot rise past the cup's depth: keep at least a fifth of the cup as air.
+        depth_um = p["cup_ul"] * 1000 // self._area_mm2
+        self._max_lift_um = min(p["max_lift_um"], depth_um * 4 // 5)
         self._rng = p["seed"] or 1
         # Inputs, set by the simulated hardware or fault injections.
         self.duty = 0
@@ -63,7 +68,7 @@ class Plant:
     def lift_um(self):
         """Tissue drawn into the cup, in µm."""
         lift = self._skin_um_kpa * max(0, self.vacuum_pa) // 1000
-        return min(lift, self.p["max_lift_um"])
+        return min(lift, self._max_lift_um)
 
     def pump_flow_ul_s(self):
         p = self.p
@@ -76,7 +81,7 @@ class Plant:
         p = self.p
         volume = p["cup_ul"] - self._area_mm2 * self.lift_um() // 1000
         # Skin compliance: dV/dP, as extra capacity while the lift is not at its maximum.
-        if self.lift_um() < p["max_lift_um"]:
+        if self.lift_um() < self._max_lift_um:
             volume += self.pressure_mpa * self._area_mm2 * self._skin_um_kpa // 10**9
         leak = p["leak_ul_s_kpa"] + self.extra_leak_ul_s_kpa
         if self.valve_open:

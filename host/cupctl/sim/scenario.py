@@ -170,6 +170,8 @@ def _fault(index, table, fail):
         value = table["value"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             fail("%s.value: expected a whole number >= 0" % where)
+        if table["kind"] == "weak_pump" and value > 100:
+            fail("%s.value: a weak pump's flow is a percentage, 0..100" % where)
         fault["value"] = value
     return fault
 
