@@ -50,13 +50,13 @@ def check(key, value, field=None):
     unit, abs_lo, abs_hi, safe_lo, safe_hi, _ = REGISTRY[key]
     name = field or key
     if type(value) is bool or not isinstance(value, (int, float)):
-        raise LimitError("%s: expected a number%s, got %r" % (name, _unit(unit), value))
-    if value < abs_lo or value > abs_hi:
+        raise LimitError("%s: expected a number%s, got %r" % (name, _unit(unit, "in "), value))
+    if not abs_lo <= value <= abs_hi:  # written so that NaN fails too
         raise LimitError(
             "%s: %s is outside the absolute range %s..%s%s"
             % (name, value, abs_lo, abs_hi, _unit(unit))
         )
-    if value < safe_lo or value > safe_hi:
+    if not safe_lo <= value <= safe_hi:
         return "%s: %s is outside the safe range %s..%s%s" % (
             name, value, safe_lo, safe_hi, _unit(unit))
     return None
@@ -66,5 +66,5 @@ def default(key):
     return REGISTRY[key][5]
 
 
-def _unit(unit):
-    return " " + unit if unit else ""
+def _unit(unit, before=""):
+    return " " + before + unit if unit else ""

@@ -68,6 +68,13 @@ def test_bad_board_refused_naming_the_field(board_data, key, value, message):
         boardcfg.load(data)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_refused(board_data, value):
+    board_data["limits"]["max_target_kpa"] = value
+    with pytest.raises(boardcfg.BoardError, match="limits.max_target_kpa"):
+        boardcfg.load(board_data)
+
+
 def test_not_an_object_refused():
     with pytest.raises(boardcfg.BoardError, match="JSON object"):
         boardcfg.load([1, 2])
