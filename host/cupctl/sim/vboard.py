@@ -110,6 +110,10 @@ class VirtualBoard:
     def __exit__(self, *exc):
         self.stop()
 
+    def line_noise(self, data: bytes) -> None:
+        """Put raw bytes on the line, as a noisy cable or a glitching bridge would."""
+        self._send(data)
+
     # --- processes ---
 
     def _spawn(self, script: str, cause: str) -> subprocess.Popen:
