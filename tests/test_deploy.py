@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 from cupctl import boards
 from cupctl.sim.vboard import VirtualBoard, populate_flash
@@ -39,3 +40,31 @@ def test_deploy_refuses_a_bad_board_before_touching_the_port(tmp_path):
     assert proc.returncode == 1
     assert "pump.pin" in proc.stderr or "i2c" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_deploy_rescues_a_board_stuck_in_a_reset_loop(tmp_path, micropython):
+    from cupctl.link import Link
+
+    flash = tmp_path / "flash"
+    populate_flash(flash, boards.load("esp32-devkitc")[0])
+    broken = (flash / "controller.py").read_text().replace(
+        "    def tick(self, now):\n", "    def tick(self, now):\n        raise RuntimeError('bug')\n")
+    (flash / "controller.py").write_text(broken)
+    with VirtualBoard(flash) as vb:
+        deadline = time.monotonic() + 15
+        while vb.resets.count("wdt") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert vb.resets.count("wdt") >= 2, "the broken firmware should crash, then the watchdog resets it"
+        vb.hold_button(True)  # the maker holds the button through the next reset...
+        with Link(vb.port) as link:
+            deadline = time.monotonic() + 10
+            for record in link.records(timeout=5):
+                if record.kind == "E" and ",maintenance," in record.text:
+                    break
+                assert time.monotonic() < deadline, "no maintenance boot with the button held"
+        vb.hold_button(False)  # ...and lets go once the board sits in maintenance mode
+        assert "firmware answers" in deploy(vb.port)
+        assert not (flash / "controller.py").exists() and (flash / "controller.mpy").exists()
+        resets = len(vb.resets)
+        time.sleep(2.5)
+        assert len(vb.resets) == resets, "no more resets once deployed"

@@ -51,6 +51,8 @@ class _World:
         self.bus = SimMPRLSBus(self.plant, self.now)
         self._wiring = None
         self._control = None
+        for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
+            injector.apply(self, injector.active(0))
 
     def now(self):
         return time.ticks_diff(time.ticks_ms(), self.start)

@@ -58,7 +58,8 @@ class VirtualBoard:
         self.flash = Path(flash)
         self.flash.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix="cupctl-vboard-"))
-        (self._tmp / "spec.json").write_text(json.dumps(spec or {}))
+        self._spec = dict(spec or {})
+        self._write_spec()
         self._fifo = self._tmp / "control"
         os.mkfifo(self._fifo)
         self._master, self._slave = pty.openpty()
@@ -109,6 +110,17 @@ class VirtualBoard:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def hold_button(self, held: bool) -> None:
+        """Hold (or release) the emergency button from the next boot on, as a maker's finger would."""
+        faults = [f for f in self._spec.get("faults", []) if f.get("note") != "held"]
+        if held:
+            faults.append({"kind": "button", "at_ms": 0, "note": "held"})
+        self._spec["faults"] = faults
+        self._write_spec()
+
+    def _write_spec(self) -> None:
+        (self._tmp / "spec.json").write_text(json.dumps(self._spec))
 
     def line_noise(self, data: bytes) -> None:
         """Put raw bytes on the line, as a noisy cable or a glitching bridge would."""
