@@ -32,7 +32,7 @@ def tick_cost_unix_port() -> None:
             out = subprocess.run([mpunix.executable(), "-X", "heapsize=8M", "tests/mpcases/alloc_tick.py",
                                   "boards/esp32-devkitc.json", "20000", mode], cwd=ROOT, capture_output=True,
                                  text=True, env=dict(mpunix.env(), MICROPYPATH=":".join(
-                                     [str(ROOT / "firmware"), str(ROOT / "tests" / "mpcases")])), check=True)
+                                     [str(ROOT / "firmware"), str(ROOT / "host"), str(ROOT / "tests" / "mpcases")])), check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1])["us_per_tick"])
         results[mode] = statistics.median(runs)
     print("tick cost, unix port: %.2f us/tick (tick only), %.2f us/tick (with telemetry encode at 50 Hz); "

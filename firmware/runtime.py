@@ -4,6 +4,7 @@ Runs on the board and on the unix port (the virtual board); ``hw`` is passed
 in so this module never touches ``machine`` itself.
 """
 
+import gc
 import select
 import sys
 import time
@@ -36,7 +37,7 @@ def main(hw, inp=None, out=None):
     watchdog_reset = hw.reset_was_watchdog()
     ctl = Controller(board, sensor, pump, valve, led, button, hw.watchdog(board.watchdog_ms))
     _controller = ctl
-    service = Service(ctl, out, VERSION)
+    service = Service(ctl, out, VERSION, _mem_free_after_collect)
     service.announce_boot()
     if watchdog_reset:
         ctl.latch(faults.WATCHDOG_RESET)
@@ -69,6 +70,11 @@ def run(ctl, service, inp):
         else:
             service.missed += 1
             deadline = time.ticks_ms()
+
+
+def _mem_free_after_collect():
+    gc.collect()  # what is really held, not what awaits collection
+    return gc.mem_free()
 
 
 def _readable(poller):

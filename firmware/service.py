@@ -16,8 +16,10 @@ _DEFAULT_CUP_INDEX = 0
 
 
 class Service:
-    def __init__(self, controller, out, version):
+    def __init__(self, controller, out, version, mem_free=None):
+        """``mem_free``: a function giving free heap bytes (``gc.mem_free`` on the board), for status."""
         self.ctl = controller
+        self._mem_free = mem_free
         self.out = out
         self.version = version
         self.maintenance_requested = False
@@ -152,6 +154,9 @@ class Service:
     def status(self):
         ctl = self.ctl
         program = ctl.program.describe() if ctl.program else "none"
-        return "state=%s fault=%s vacuum_pa=%d target_pa=%d duty=%d ambient_pa=%d program=%s" % (
+        text = "state=%s fault=%s vacuum_pa=%d target_pa=%d duty=%d ambient_pa=%d missed=%d" % (
             STATE_NAMES[ctl.state], faults.NAMES[ctl.fault], ctl.vacuum_pa, ctl.target_pa,
-            ctl.pump.duty, ctl.ambient_pa, program)
+            ctl.pump.duty, ctl.ambient_pa, self.missed)
+        if self._mem_free is not None:
+            text += " mem_free=%d" % self._mem_free()
+        return text + " program=" + program

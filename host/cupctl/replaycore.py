@@ -14,6 +14,8 @@ from mprls import MPRLS
 from service import Service
 from version import VERSION
 
+from cupctl.sim.hardware import SimPin, SimPWM
+
 OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
 _EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET)
 
@@ -30,21 +32,6 @@ class _ReplaySensor(MPRLS):
         return self.code
 
 
-class _Pin:
-    def __init__(self):
-        self.level = 1
-
-    def value(self, level=None):
-        if level is None:
-            return self.level
-        self.level = level
-
-
-class _PWM:
-    def duty_u16(self, value):
-        pass
-
-
 class _Null:
     def write(self, data):
         pass
@@ -54,9 +41,9 @@ BOOT = "boot"  # pseudo-command: the device restarted (a boot event in the trace
 
 
 def _device(board, sensor):
-    ctl = Controller(board, sensor, Pump(_PWM(), board.pump_max_duty),
-                     Valve(_Pin(), board.valve_active_high, board.valve_normally_open),
-                     Led(_Pin(), board.led_active_high), Button(_Pin(), True))
+    ctl = Controller(board, sensor, Pump(SimPWM(), board.pump_max_duty),
+                     Valve(SimPin(), board.valve_active_high, board.valve_normally_open),
+                     Led(SimPin(), board.led_active_high), Button(SimPin(1), True))
     return ctl, Service(ctl, _Null(), VERSION)
 
 

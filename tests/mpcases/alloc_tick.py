@@ -16,6 +16,8 @@ from controller import RUNNING, Controller
 from mprls import MPRLS
 from service import Service
 
+from cupctl.sim.hardware import SimPin, SimPWM
+
 
 class FakeI2C:
     """Returns a slowly varying pressure near 71 kPa absolute; allocation-free."""
@@ -36,21 +38,6 @@ class FakeI2C:
         buf[3] = counts & 255
 
 
-class FakePin:
-    def __init__(self):
-        self.level = 1
-
-    def value(self, level=None):
-        if level is None:
-            return self.level
-        self.level = level
-
-
-class FakePWM:
-    def duty_u16(self, value):
-        self.u16 = value
-
-
 class NullOut:
     def write(self, data):
         return len(data)
@@ -58,8 +45,8 @@ class NullOut:
 
 def build(board):
     i2c = FakeI2C()
-    ctl = Controller(board, MPRLS(i2c), Pump(FakePWM(), 1000), Valve(FakePin(), True, True),
-                     Led(FakePin(), True), Button(FakePin(), True))
+    ctl = Controller(board, MPRLS(i2c), Pump(SimPWM(), 1000), Valve(SimPin(), True, True),
+                     Led(SimPin(), True), Button(SimPin(1), True))
     return ctl, Service(ctl, NullOut(), "alloc"), i2c
 
 

@@ -4,9 +4,16 @@ Run with the flash folder as the working directory; the simulated ``machine``
 stands in for the real one, and nothing else about the firmware changes.
 """
 
+import os
 import sys
 
-from cupctl.sim import machine
+_scale = int(os.getenv("CUPCTL_TIME_SCALE") or 1)
+if _scale > 1:  # accelerated time for soak runs: installed before anything reads the clock
+    from cupctl.sim.scaled_time import ScaledTime
+
+    sys.modules["time"] = ScaledTime(_scale)
+
+from cupctl.sim import machine  # noqa: E402
 
 sys.modules["machine"] = machine
 sys.path.insert(0, "")  # the flash folder first, as on the board

@@ -54,8 +54,10 @@ def populate_flash(flash: Path, board_data: dict) -> None:
 
 
 class VirtualBoard:
-    def __init__(self, flash: Path, spec: dict | None = None):
+    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1):
+        """``time_scale`` > 1 runs the board's clock that many times faster (soak runs)."""
         self.flash = Path(flash)
+        self._time_scale = time_scale
         self.flash.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix="cupctl-vboard-"))
         self._spec = dict(spec or {})
@@ -132,7 +134,7 @@ class VirtualBoard:
         env = mpunix.env()
         env["MICROPYPATH"] = os.pathsep.join([str(mpunix.HOST_DIR), ".frozen"])  # the flash is cwd
         env.update(CUPCTL_VBOARD_SPEC=str(self._tmp / "spec.json"), CUPCTL_VBOARD_CONTROL=str(self._fifo),
-                   CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]))
+                   CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]), CUPCTL_TIME_SCALE=str(self._time_scale))
         return subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 cwd=self.flash, env=env, bufsize=0)
