@@ -39,7 +39,8 @@ sim: $(STAMP)
 	$(BIN)/cupctl sim --demo --out $(SIM_OUT)
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf build .pytest_cache

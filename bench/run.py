@@ -26,13 +26,13 @@ REPEATS = 5
 def tick_cost_unix_port() -> None:
     """Median µs per steady-state tick on the unix port (alloc_tick.py, 20,000 ticks per run)."""
     results = {}
+    path = ":".join(str(ROOT / d) for d in ("firmware", "host", "tests/mpcases"))
     for mode in ("tick", "tick+telemetry"):
         runs = []
         for _ in range(REPEATS):
             out = subprocess.run([mpunix.executable(), "-X", "heapsize=8M", "tests/mpcases/alloc_tick.py",
                                   "boards/esp32-devkitc.json", "20000", mode], cwd=ROOT, capture_output=True,
-                                 text=True, env=dict(mpunix.env(), MICROPYPATH=":".join(
-                                     [str(ROOT / "firmware"), str(ROOT / "host"), str(ROOT / "tests" / "mpcases")])), check=True)
+                                 text=True, env=dict(mpunix.env(), MICROPYPATH=path), check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1])["us_per_tick"])
         results[mode] = statistics.median(runs)
     print("tick cost, unix port: %.2f us/tick (tick only), %.2f us/tick (with telemetry encode at 50 Hz); "
@@ -152,8 +152,8 @@ def deploy_ratio() -> None:
     inc, whole = statistics.median(incremental), statistics.median(full)
     print("deploy: incremental (board.json changed; maintenance reboot, hash check, copy, reset, verify) %.2f s, "
           "%d bytes sent; mpremote cp -r firmware/ + reset + the same verify %.2f s, %d bytes sent; "
-          "time full/incremental %.2f, bytes full/incremental %.1f (median of 3)" % (inc, sent["incremental"], whole, sent["full"], whole / inc,
-                                                        sent["full"] / sent["incremental"]))
+          "time full/incremental %.2f, bytes full/incremental %.1f (median of 3)"
+          % (inc, sent["incremental"], whole, sent["full"], whole / inc, sent["full"] / sent["incremental"]))
 
 
 BENCHMARKS = [tick_cost_unix_port, sim_speed, parse_rate, link_use, replay_rate, regulation_quality,
