@@ -133,3 +133,26 @@ def test_cli_session_record_then_replay_bit_exact(make_vboard, tmp_path):
     report = replay.replay(data)
     assert report.ok, report
     assert replay.replay(data, "micropython").ok
+
+
+def test_cli_serve_prints_the_port_first_and_monitor_works_on_it(tmp_path, micropython):
+    scenario_path = tmp_path / "s.toml"
+    scenario_path.write_text('[plant]\nambient_kpa = 95\n[program]\nname = "static"\n')
+    serve = subprocess.Popen([sys.executable, "-m", "cupctl.cli", "sim", "--serve", "--scenario", str(scenario_path),
+                              "--flash", str(tmp_path / "flash")], stdout=subprocess.PIPE, text=True)
+    try:
+        first = serve.stdout.readline()
+        assert first.startswith("port: /dev/pts/")
+        port = first.split()[1]
+        monitor = subprocess.run([sys.executable, "-m", "cupctl.cli", "monitor", "--port", port, "--duration", "3"],
+                                 capture_output=True, text=True, timeout=30)
+        assert monitor.returncode == 0, monitor.stderr
+        assert "vacuum" in monitor.stdout and "state,idle" in monitor.stdout
+        status = subprocess.run([sys.executable, "-m", "cupctl.cli", "session", "status", "--port", port],
+                                capture_output=True, text=True, timeout=30)
+        ambient = int(status.stdout.split("ambient_pa=")[1].split()[0])
+        assert abs(ambient - 95000) < 100  # the scenario's plant is behind the port
+    finally:
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=15) == 0
+    assert "virtual board stopped" in serve.stdout.read()

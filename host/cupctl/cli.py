@@ -145,14 +145,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
 
     sub = verb("sim", "Simulate: run a scenario in virtual time, serve a virtual board, or the demo.")
-    mode = sub.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--scenario", metavar="FILE.toml", help="scenario to run in virtual time")
-    mode.add_argument("--serve", action="store_true", help="serve a virtual board on a pseudo-terminal")
-    mode.add_argument("--demo", action="store_true", help="demo session on a virtual board (make sim)")
+    sub.add_argument("--scenario", metavar="FILE.toml", help="scenario to run in virtual time (with --serve: "
+                     "the virtual board's plant and faults)")
+    sub.add_argument("--serve", action="store_true", help="serve a virtual board on a pseudo-terminal")
+    sub.add_argument("--demo", action="store_true", help="demo session on a virtual board (make sim)")
     sub.add_argument("--record", metavar="OUT.csv", help="trace output (--scenario: required)")
     sub.add_argument("--plot", metavar="OUT.png", help="also plot the trace")
     sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
-    sub.add_argument("--board", default=None, help="virtual board's board file (--serve)")
+    sub.add_argument("--board", default=None, help="virtual board's board file (--serve; default: the "
+                     "scenario's board, else esp32-devkitc)")
     sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve)")
     sub.add_argument("--out", default="out", metavar="DIR", help="demo output folder (default: out)")
     return parser
@@ -393,10 +394,12 @@ def do_replay(args) -> int:
 
 
 def do_sim(args) -> int:
+    if args.serve + args.demo + (args.scenario is not None and not args.serve) != 1:
+        raise ValueError("choose one of --scenario FILE, --serve [--scenario FILE] or --demo")
     if args.serve:
         from cupctl.sim import vboard
 
-        return vboard.serve(args.board, args.flash)
+        return vboard.serve(args.board, args.flash, args.scenario)
     if args.demo:
         from cupctl.sim import demo
 

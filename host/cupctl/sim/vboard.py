@@ -359,13 +359,15 @@ def serve(board_name: str | None, flash_dir: str | None, scenario_path: str | No
     """``cupctl sim --serve``: print ``port: <path>``, then serve until interrupted."""
     from cupctl import boards
 
-    board_data, board = boards.load(board_name or boards.DEFAULT)
-    flash = Path(flash_dir) if flash_dir else Path.home() / ".cache" / "cupctl" / "vboard" / board.name
     spec = {}
     if scenario_path:
         from cupctl.sim import scenario
 
-        spec = scenario.load(scenario_path).spec
+        loaded = scenario.load(scenario_path)
+        spec = {"plant": loaded.spec["plant"], "faults": loaded.spec["faults"]}  # its program is for you to start
+        board_name = board_name or loaded.board_name
+    board_data, board = boards.load(board_name or boards.DEFAULT)
+    flash = Path(flash_dir) if flash_dir else Path.home() / ".cache" / "cupctl" / "vboard" / board.name
     populate_flash(flash, board_data)
     with VirtualBoard(flash, spec) as vb:
         print("port: %s" % vb.port, flush=True)
