@@ -32,7 +32,7 @@ $(STUBS)/machine.pyi: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS) micropython-esp32-stubs micropython-stdlib-stubs
 
 typecheck: $(STUBS)/machine.pyi
-	cd firmware && MYPYPATH=../$(STUBS) ../$(BIN)/mypy --config-file ../pyproject.toml \
+	cd firmware && MYPYPATH=../$(STUBS) ../$(BIN)/mypy --config-file ../pyproject.toml --cache-dir ../build/mypy \
 		--custom-typeshed-dir ../$(STUBS) *.py
 
 sim: $(STAMP)
