@@ -233,3 +233,25 @@ def test_corrupt_traces_get_their_line_number(sim_trace, tmp_path, capsys, edit,
 def test_sim_needs_record(capsys):
     code, _, err = run(capsys, "sim", "--scenario", str(ROOT / "examples" / "scenarios" / "static.toml"))
     assert code == 1 and "--record" in err
+
+
+def test_monitor_view_forwards_to_teleplot_on_localhost(capsys):
+    import socket
+
+    from cupctl import live
+    from cupctl.telemetry import parse_line
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        receiver.bind(live.TELEPLOT)
+    except OSError:
+        pytest.skip("UDP port %d is in use on this machine" % live.TELEPLOT[1])
+    receiver.settimeout(2)
+    try:
+        view = live.View(teleplot=True)
+        view.show(parse_line(telemetry(7, duty=420)))
+        payload = receiver.recv(1024).decode()
+    finally:
+        receiver.close()
+    assert ">vacuum_pa:29000\n" in payload and ">pump_duty:420\n" in payload
+    assert "vacuum  29.0 kPa" in capsys.readouterr().out

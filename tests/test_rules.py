@@ -35,6 +35,13 @@ def test_over_duration_fires_only_past_the_session_limit(cpython_results):
     assert at_limit == faults.NONE and past_limit == faults.OVER_DURATION
 
 
+def test_duty_cap_tapers_to_zero_at_the_hard_limit(cpython_results, board):
+    name, caps = cpython_results[-2]
+    assert name == "duty_cap" and board.cap_band_pa == 4000
+    expected = [1000, 1000, 500, 0, 0, 0]  # full, band edge, halfway, at and over the limit
+    assert caps == [[cap, cap] for cap in expected]
+
+
 def test_rules_identical_on_micropython(cpython_results, run_mp):
     out = run_mp(["tests/mpcases/rules.py", str(DEFAULT_BOARD)])
     assert json.loads(out.strip().splitlines()[-1]) == cpython_results

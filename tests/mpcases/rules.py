@@ -93,9 +93,28 @@ def over_duration_case(board, elapsed_ms):
     return sup.check(1000 + elapsed_ms)
 
 
+def duty_caps(board, headrooms):
+    """The supervisor's duty cap, and the duty actually applied for a full-duty proposal, per headroom."""
+    from supervisor import Supervisor
+
+    pump = _Actuator()
+    sup = Supervisor(board, pump, _Actuator())
+    sup.begin_session(0, board.cups[0].hard_limit_pa, 0)
+    caps = []
+    for headroom in headrooms:
+        sup.vacuum_pa = sup.hard_limit_pa - headroom
+        sup.actuate(1000, True)
+        caps.append([sup.duty_cap(), pump.duty])
+    return caps
+
+
+HEADROOMS = (10000, 4000, 2000, 1, 0, -500)
+
+
 def run_all(board_path):
     board = load_board(board_path)
     results = [[name] + run_case(board, extra) for name, extra, _ in CASES]
+    results.append(["duty_cap", duty_caps(board, HEADROOMS)])
     results.append(["over_duration", over_duration_case(board, board.max_session_ms),
                     over_duration_case(board, board.max_session_ms + 10)])
     return results
