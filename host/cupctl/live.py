@@ -83,8 +83,8 @@ class Recorder:
 class View:
     """One status line with a small terminal plot of the last minute of vacuum."""
 
-    def __init__(self, out=sys.stdout, teleplot: bool = False, every_s: float = 0.2):
-        self.out = out
+    def __init__(self, out=None, teleplot: bool = False, every_s: float = 0.2):
+        self.out = out or sys.stdout  # looked up now, not at import: it may have been replaced
         self.history: deque[int] = deque(maxlen=60)
         self.every_s = every_s
         self._next = 0.0
