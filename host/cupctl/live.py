@@ -88,7 +88,7 @@ class View:
         self.history: deque[int] = deque(maxlen=60)
         self.every_s = every_s
         self._next = 0.0
-        self._tty = out.isatty()
+        self._tty = self.out.isatty()
         self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if teleplot else None
         self.last: dict[str, int] = {}
 
