@@ -54,29 +54,29 @@ class TelemetryEncoder:
     def __init__(self):
         self.buf = bytearray(TELEMETRY_LEN)
         self.buf[0 : len(TELEMETRY)] = TELEMETRY.encode()
-        ends = []
+        layout = []  # (end, width, signed) per field, from the one table
         pos = len(TELEMETRY)
-        for _, width, _ in TELEMETRY_FIELDS:
+        for _, width, signed in TELEMETRY_FIELDS:
             pos += width
-            ends.append(pos)
+            layout.append((pos, width, signed))
             self.buf[pos] = ord(",")
             pos += 1
         self.buf[pos - 1] = ord("*")
         self.buf[pos + 2] = ord("\n")
-        self._ends = tuple(ends)
+        self._layout = tuple(layout)
         self._star = pos - 1
 
     def encode(self, seq, t_ms, counts, vacuum, target, duty, valve, state, fault):
-        ends = self._ends
-        self._put(ends[0], 8, seq)
-        self._put(ends[1], 10, t_ms)
-        self._put_signed(ends[2], 9, counts)
-        self._put_signed(ends[3], 7, vacuum)
-        self._put(ends[4], 6, target)
-        self._put(ends[5], 4, duty)
-        self._put(ends[6], 1, valve)
-        self._put(ends[7], 1, state)
-        self._put(ends[8], 2, fault)
+        """Values in TELEMETRY_FIELDS order; returns the reused buffer."""
+        self._field(0, seq)
+        self._field(1, t_ms)
+        self._field(2, counts)
+        self._field(3, vacuum)
+        self._field(4, target)
+        self._field(5, duty)
+        self._field(6, valve)
+        self._field(7, state)
+        self._field(8, fault)
         buf = self.buf
         star = self._star
         value = checksum(buf, star)
@@ -84,15 +84,17 @@ class TelemetryEncoder:
         buf[star + 2] = _HEX[value & 15]
         return buf
 
-    def _put(self, end, width, value):
+    def _field(self, index, value):
+        end, width, signed = self._layout[index]
         buf = self.buf
+        if signed:
+            buf[end - width] = 45 if value < 0 else 43  # '-' or '+'
+            width -= 1
+            if value < 0:
+                value = -value
         for i in range(end - 1, end - width - 1, -1):
-            buf[i] = 48 + value % 10
+            buf[i] = 48 + value % 10  # '0' + digit
             value //= 10
-
-    def _put_signed(self, end, width, value):
-        self.buf[end - width] = ord("-") if value < 0 else ord("+")
-        self._put(end, width - 1, -value if value < 0 else value)
 
 
 def frame(prefix, body):

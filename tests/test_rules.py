@@ -35,6 +35,12 @@ def test_over_duration_fires_only_past_the_session_limit(cpython_results):
     assert at_limit == faults.NONE and past_limit == faults.OVER_DURATION
 
 
+def test_acknowledge_waits_for_the_button_and_never_restarts_the_pump(cpython_results):
+    name, outcome = cpython_results[-3]
+    assert name == "acknowledge"
+    assert outcome == [faults.EMERGENCY, False, True, faults.NONE, 0]
+
+
 def test_duty_cap_tapers_to_zero_at_the_hard_limit(cpython_results, board):
     name, caps = cpython_results[-2]
     assert name == "duty_cap" and board.cap_band_pa == 4000

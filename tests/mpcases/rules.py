@@ -108,12 +108,31 @@ def duty_caps(board, headrooms):
     return caps
 
 
+def acknowledge_case(board):
+    """Emergency latch: ack refused while held, accepted once released, and the pump stays off."""
+    from supervisor import Supervisor
+
+    pump = _Actuator()
+    sup = Supervisor(board, pump, _Actuator())
+    sup.begin_session(0, board.cups[0].hard_limit_pa, 0)
+    sup.sensor_code = 7000000
+    sup.pressure_pa = 80000
+    sup.button = True
+    tripped = sup.check(10)
+    held = sup.acknowledge()
+    sup.button = False
+    released = sup.acknowledge()
+    sup.actuate(800, True)
+    return [tripped, held, released, sup.fault, pump.duty]
+
+
 HEADROOMS = (10000, 4000, 2000, 1, 0, -500)
 
 
 def run_all(board_path):
     board = load_board(board_path)
     results = [[name] + run_case(board, extra) for name, extra, _ in CASES]
+    results.append(["acknowledge", acknowledge_case(board)])
     results.append(["duty_cap", duty_caps(board, HEADROOMS)])
     results.append(["over_duration", over_duration_case(board, board.max_session_ms),
                     over_duration_case(board, board.max_session_ms + 10)])
