@@ -193,3 +193,5 @@ def _check_consistency(board):
         raise BoardError("limits.plausible_min_kpa: must be below limits.ambient_min_kpa")
     if board.watchdog_ms < 5000 // board.loop_hz:
         raise BoardError("watchdog_ms: must cover at least 5 loop periods")
+    if board.deadman_ms < 2000 // board.loop_hz or board.deadman_ms >= board.watchdog_ms:
+        raise BoardError("limits.deadman_ms: must cover at least 2 loop periods and be shorter than watchdog_ms")

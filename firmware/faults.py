@@ -16,6 +16,11 @@ HEARTBEAT = const(10)
 WATCHDOG_RESET = const(11)
 BOARD_CONFIG = const(12)
 AMBIENT = const(13)
+SENSOR_DISAGREES = const(14)
+PUMP_RUNAWAY = const(15)
+LOOP_OVERRUN = const(16)
+UNEXPECTED_RESET = const(17)
+VENT_TIMEOUT = const(18)
 
 NAMES = {
     NONE: "none",
@@ -32,4 +37,9 @@ NAMES = {
     WATCHDOG_RESET: "watchdog_reset",
     BOARD_CONFIG: "board_config",
     AMBIENT: "ambient",
+    SENSOR_DISAGREES: "sensor_disagrees",
+    PUMP_RUNAWAY: "pump_runaway",
+    LOOP_OVERRUN: "loop_overrun",
+    UNEXPECTED_RESET: "unexpected_reset",
+    VENT_TIMEOUT: "vent_timeout",
 }

@@ -9,8 +9,16 @@ import os
 import machine
 
 from actuators import Button, Led, Pump, Valve
+from bootmemory import BootMemory
+from deadman import Deadman
 from files import BOARD_FILE, MAINTENANCE_FLAG
 from mprls import MPRLS
+
+# Bit-banged I2C: its waits are bounded by ``timeout`` (µs). The hardware driver of
+# MicroPython v1.22-v1.24 blocks up to 100 ms per byte on a hung bus, and the
+# dead-man timer cannot run while it does.
+_I2C_TIMEOUT_US = 1000
+_DEADMAN_TIMER_ID = 0  # every ESP32 variant has timer 0
 
 
 def read_board_file():
@@ -38,7 +46,8 @@ def make_safe():
 def build(board):
     """The sensor, pump, valve, LED and button for a validated board."""
     Pin = machine.Pin
-    i2c = machine.I2C(0, scl=Pin(board.i2c_scl), sda=Pin(board.i2c_sda), freq=board.i2c_freq_hz)
+    i2c = machine.SoftI2C(scl=Pin(board.i2c_scl), sda=Pin(board.i2c_sda), freq=board.i2c_freq_hz,
+                          timeout=_I2C_TIMEOUT_US)
     sensor = MPRLS(i2c, board.sensor_address, board.sensor_psi_min, board.sensor_psi_max)
     pwm = machine.PWM(Pin(board.pump_pin), freq=board.pump_freq_hz, duty_u16=0)
     pump = Pump(pwm, board.pump_max_duty)
@@ -52,6 +61,19 @@ def build(board):
 def watchdog(timeout_ms):
     """Arm the hardware watchdog. It cannot be stopped again until reset."""
     return machine.WDT(timeout=timeout_ms)
+
+
+def deadman(board, pump, valve):
+    """The pump's dead-man switch, expired by a timer every loop period (see deadman.py)."""
+    period = 1000 // board.loop_hz
+    switch = Deadman(pump, valve, board.deadman_ms, period)
+    machine.Timer(_DEADMAN_TIMER_ID).init(mode=machine.Timer.PERIODIC, period=period, callback=switch.expire)
+    return switch
+
+
+def boot_memory():
+    """The record that outlives watchdog, panic and software resets (RTC memory)."""
+    return BootMemory(machine.RTC())
 
 
 def reset_was_watchdog():

@@ -1,11 +1,15 @@
 """Therapy programs: setpoint curves in integer Pa over elapsed ms.
 
-Every program starts with the board's soft ramp ("the vessels must get used to
-the vacuum"), then follows its own curve until ``duration_ms``. ``build()``
-validates parameters against the program table and the board's limits, so no
-combination can exceed the maximum target or session length.
+Each program's curve runs until ``duration_ms``; the controller makes every
+rise of it (the start included) follow the board's soft ramp ("the vessels must
+get used to the vacuum"). ``build()`` validates parameters against the program
+table and the board's limits, so no combination can exceed the maximum target,
+the tissue lift or the session length.
 
-Parameters (kPa accept one to three decimals):
+Parameters (kPa accept one to three decimals); every program also takes
+``tissue=firm|normal|soft`` (normal): how far the skin rises per kPa of vacuum
+(``LIFT_UM_PER_KPA``), which bounds the target so the lift stays within the
+board's ``max_lift_mm``.
 
 =========  ===========================================================
 static     target 8..60 kPa (30), minutes 1..30 (20)
@@ -44,19 +48,23 @@ TABLE = {
         ("minutes", _COUNT, 1, 40, 20),
     ),
 }
+_TISSUE = ("tissue", _WORD, ("firm", "normal", "soft"), None, "normal")
+for _name in TABLE:
+    TABLE[_name] += (_TISSUE,)
 _NECK_MAX_MINUTES = 10
+# Tissue lift per kPa of vacuum under a 40 mm cup, in µm; a wider cup draws more in proportion.
+LIFT_UM_PER_KPA = {"firm": 150, "normal": 250, "soft": 500}
+_LIFT_REF_DIAMETER_MM = 40
 
 
 class Program:
     """A setpoint curve. ``target_pa(elapsed_ms)`` allocates nothing."""
 
-    def __init__(self, name, values, duration_ms, soft_pa_s):
+    def __init__(self, name, values, duration_ms):
         self.name = name
         self.values = values
         self.duration_ms = duration_ms
-        self._soft_pa_s = soft_pa_s
         self._peak = values.get("target") or values.get("high")
-        self._soft_end_ms = self._peak * 1000 // soft_pa_s
         high = values.get("high_s", 0) * 1000
         self._high_ms = high
         self._period_ms = high + values.get("low_s", 0) * 1000
@@ -68,14 +76,6 @@ class Program:
     def target_pa(self, elapsed_ms):
         if elapsed_ms >= self.duration_ms:
             return 0
-        target = self._curve(elapsed_ms)
-        if elapsed_ms < self._soft_end_ms:  # bounded so the product stays < 2^30
-            soft = self._soft_pa_s * elapsed_ms // 1000
-            if soft < target:
-                return soft
-        return target
-
-    def _curve(self, elapsed_ms):
         if self._period_ms:
             return self._peak if elapsed_ms % self._period_ms < self._high_ms else self._low
         if self._rate_pa_s and elapsed_ms < self._ramp_end_ms:
@@ -100,7 +100,7 @@ def build(name, params, board, cup):
     for key, kind, low, high, default in spec:
         values[key] = _parse(name, key, kind, low, high, params.get(key), default)
     _check_against_board(name, values, board, cup)
-    return Program(name, values, values["minutes"] * 60000, board.soft_ramp_pa_s)
+    return Program(name, values, values["minutes"] * 60000)
 
 
 def _parse(program, key, kind, low, high, text, default):
@@ -125,12 +125,32 @@ def parse_count(where, text):
     return int(text)
 
 
+def lift_ceiling_pa(board, cup, tissue):
+    """The vacuum at which ``tissue`` under ``cup`` rises the board's ``max_lift_mm``."""
+    return board.max_lift_mm * 1000000 * _LIFT_REF_DIAMETER_MM // (LIFT_UM_PER_KPA[tissue] * cup.diameter_mm)
+
+
+def lift_um(vacuum_pa, cup, tissue):
+    """Modelled tissue lift under ``cup`` at ``vacuum_pa``, in µm."""
+    return LIFT_UM_PER_KPA[tissue] * cup.diameter_mm * (vacuum_pa // 100) // (_LIFT_REF_DIAMETER_MM * 10)
+
+
 def _check_against_board(name, values, board, cup):
     ceiling = board.max_target_pa_for(cup)
+    # The duty tapers to 0 at the lift ceiling as it does at the hard limit: targets stop a band below.
+    lift_ceiling = lift_ceiling_pa(board, cup, values["tissue"])
     for key in ("target", "high"):
         if key in values and values[key] > ceiling:
             raise ValueError("%s %s: %s kPa is above this board's limit for cup %s (%s kPa)" % (
                 name, key, _kpa(values[key]), cup.name, _kpa(ceiling)))
+        if key in values and values[key] > lift_ceiling - board.cap_band_pa:
+            raise ValueError(
+                "%s %s: %s kPa would draw %s tissue %s mm into cup %s (%d mm wide); the lift limit of %d mm"
+                " is reached at %s kPa, so targets stop %s kPa below it, at %s kPa" % (
+                    name, key, _kpa(values[key]), values["tissue"],
+                    _kpa(lift_um(values[key], cup, values["tissue"])), cup.name, cup.diameter_mm,
+                    board.max_lift_mm, _kpa(lift_ceiling), _kpa(board.cap_band_pa),
+                    _kpa(max(0, lift_ceiling - board.cap_band_pa))))
     if "low" in values and values["low"] >= values["high"]:
         raise ValueError("interval low: must be below high")
     if values.get("site") == "neck" and values["minutes"] > _NECK_MAX_MINUTES:

@@ -20,10 +20,12 @@ class Regulator:
         self._bleed_band = board.regulator_bleed_band_pa
         self._period_ms = period_ms
         self._integral = 0  # milli-duty
+        self._last_target_pa = 0
         self.bleed = False
 
     def reset(self):
         self._integral = 0
+        self._last_target_pa = 0
         self.bleed = False
 
     def update(self, target_pa, vacuum_pa, cap):
@@ -31,8 +33,12 @@ class Regulator:
         error = target_pa - vacuum_pa
         base = self._ff * target_pa // 1000 + self._kp * error // 1000
         out = base + self._integral // 1000
-        # Conditional integration: never wind further into a saturated output.
-        if not ((out >= cap and error > 0) or (out <= 0 and error < 0)):
+        # Conditional integration: only on a steady target (feed-forward and P follow a ramp;
+        # an integral wound up while ramping overshoots at its end), and never further into a
+        # saturated output, though a positive integral may always unwind.
+        steady = target_pa == self._last_target_pa
+        self._last_target_pa = target_pa
+        if steady and not ((out >= cap and error > 0) or (out <= 0 and error < 0 and self._integral <= 0)):
             self._integral = clamp(
                 self._integral + self._ki * error * self._period_ms // 1000,
                 _INTEGRAL_MIN,

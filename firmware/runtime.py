@@ -34,13 +34,12 @@ def main(hw, inp=None, out=None):
     if hw.maintenance_requested(button):
         _event(out, "maintenance", "no control loop, no watchdog; the REPL is free")
         return
-    watchdog_reset = hw.reset_was_watchdog()
-    ctl = Controller(board, sensor, pump, valve, led, button, hw.watchdog(board.watchdog_ms))
+    ctl = Controller(board, sensor, pump, valve, led, button, hw.watchdog(board.watchdog_ms),
+                     hw.deadman(board, pump, valve), hw.boot_memory())
     _controller = ctl
     service = Service(ctl, out, VERSION, _mem_free_after_collect)
     service.announce_boot()
-    if watchdog_reset:
-        ctl.latch(faults.WATCHDOG_RESET)
+    ctl.latch_boot_faults(hw.reset_was_watchdog())
     run(ctl, service, inp)
     ctl.stop()
     hw.request_maintenance()

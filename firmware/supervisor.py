@@ -3,41 +3,102 @@
 The supervisor owns the actuators: the regulator proposes a duty and a valve
 state, ``actuate()`` decides and drives the pump and valve. A trip latches (pump 0, cup vented) until
 ``acknowledge()``, which never restarts the pump by itself.
+
+Each tick the controller hands over its ``Reading`` (this tick's sensor result)
+to ``check()`` and ``actuate()``; nothing else flows in.
 """
 
 from time import ticks_diff
 
 import faults
 import mprls
+from observer import PumpObserver
 
 _ALWAYS = 0  # rule runs in every state
 _SESSION = 1  # rule runs only while a session holds vacuum
 _MIN_VACUUM_PA = -5000  # cup pressure 5 kPa above ambient: a vacuum pump cannot do that
+_RUNAWAY_DRIFT_PA_S = 500  # slow drifts (a cooling cup, tissue creep) are not a pump
+_MAX_TICKS = 20  # between two readings: far beyond sensor_timeout_ms, keeps products < 2^30
+_RUNAWAY_BLEEDS = 3  # this many overshoots on a steady target within leak_timeout_ms: a pump stuck on
+
+
+class Reading:
+    """One tick's sensor observation; the controller refreshes it in place."""
+
+    def __init__(self):
+        self.code = mprls.ERR_BUSY  # this tick's result: counts >= 0, or a negative mprls.ERR_*
+        self.fresh = False  # a good reading arrived this tick
+        self.counts = 0  # the last good counts
+        self.pressure_pa = 0
+        self.vacuum_pa = 0  # against the current ambient, 0 until one is known
+        self.button = False
+
+
+class _ActuationWindow:
+    """What acted on the cup between two readings: the duty spent, the highest duty, an open valve.
+
+    A reading samples the cup at the start of the tick before the one that collects it, before
+    that tick's actuation: so each actuation acts on the interval that ends at the next sample,
+    one actuation behind. ``add()`` keeps the latest pending until the next one arrives.
+    """
+
+    def __init__(self):
+        self.duty_sum = 0
+        self.duty_max = 0
+        self.vented = False
+        self.ticks = 0
+        self._pending_duty = 0
+        self._pending_vented = False
+
+    def add(self, duty, vented):
+        pending = self._pending_duty
+        self.duty_sum += pending
+        if pending > self.duty_max:
+            self.duty_max = pending
+        self.vented = self.vented or self._pending_vented
+        self.ticks += 1
+        self._pending_duty = duty
+        self._pending_vented = vented
+
+    def bound_duty(self):
+        """The highest duty that may show in the next reading, the pending one included."""
+        return self._pending_duty if self._pending_duty > self.duty_max else self.duty_max
+
+    def restart(self):
+        self.duty_sum = 0
+        self.duty_max = 0
+        self.vented = self._pending_vented
+        self.ticks = 0
 
 
 class Supervisor:
-    def __init__(self, board, pump, valve):
+    def __init__(self, board, pump, valve, deadman=None):
         self._board = board
         self._pump = pump
         self._valve = valve
+        self._deadman = deadman
+        self._observer = PumpObserver(board, 1000 // board.loop_hz)
         self._idle_limit_pa = min(cup.hard_limit_pa for cup in board.cups)
         self.hard_limit_pa = self._idle_limit_pa
+        self._taper_limit_pa = self._idle_limit_pa
         self.fault = faults.NONE
-        # Latest observation, written by the tick before check().
-        self.sensor_code = 0
-        self.counts = 0
-        self.pressure_pa = 0
-        self.vacuum_pa = 0
-        self.target_pa = 0
-        self.duty = 0
-        self.button = False
         self.session = False
+        self.duty = 0  # what the pump runs at since the last actuate()
+        self._target_pa = 0
         self._last_good_ms = 0
         self._last_error = faults.NONE
         self._frozen_counts = -1
         self._frozen_since = 0
         self._leak_ref_pa = 0
         self._leak_since = 0
+        self._window = _ActuationWindow()
+        self._ticks = 0  # ticks checked since boot
+        self._bleed_ticks = [-(1 << 29)] * _RUNAWAY_BLEEDS  # when the last bleeds began
+        self._bleed_index = 0
+        self._bleed_window_ticks = board.leak_timeout_ms * board.loop_hz // 1000
+        self._last_pressure_pa = 0
+        self._runaway_sum = 0
+        self._runaway_drift_pa = _RUNAWAY_DRIFT_PA_S * 1000 // board.loop_hz // 1000
         self._session_start = 0
         self._heartbeat_ms = 0
         self._last_heartbeat = 0
@@ -47,26 +108,32 @@ class Supervisor:
             (self._implausible, _ALWAYS),
             (self._hard_limit, _ALWAYS),
             (self._emergency_button, _ALWAYS),
+            (self._loop_overrun, _ALWAYS),
+            (self._pump_runaway, _ALWAYS),
+            (self._disagrees, _SESSION),
             (self._frozen, _SESSION),
             (self._leak, _SESSION),
             (self._over_duration, _SESSION),
             (self._heartbeat, _SESSION),
         )
 
-    def begin_session(self, now, hard_limit_pa, heartbeat_ms):
+    def begin_session(self, now, hard_limit_pa, heartbeat_ms, reading, lift_limit_pa=0):
+        """``lift_limit_pa``: where the tissue reaches max_lift_mm; the duty tapers to 0 there too."""
         self.hard_limit_pa = hard_limit_pa
+        self._taper_limit_pa = lift_limit_pa if 0 < lift_limit_pa < hard_limit_pa else hard_limit_pa
         self.session = True
         self._session_start = now
         self._heartbeat_ms = heartbeat_ms
         self._last_heartbeat = now
         self._leak_since = now
-        self._leak_ref_pa = self.vacuum_pa
+        self._leak_ref_pa = reading.vacuum_pa
         self._frozen_since = now
         self._frozen_counts = -1
+        self._observer.reset(reading.vacuum_pa)
 
     def end_session(self):
+        """Vent. The session cup's limit stays until the cup has vented below the idle limit."""
         self.session = False
-        self.hard_limit_pa = self._idle_limit_pa
         self.vent()
 
     def arm(self, now):
@@ -89,56 +156,80 @@ class Supervisor:
         self.vent()
         return self.fault
 
-    def acknowledge(self):
+    def acknowledge(self, button_pressed):
         """Clear the latch if its cause is gone. Returns True when cleared."""
-        if self.fault == faults.EMERGENCY and self.button:
+        if self.fault == faults.EMERGENCY and button_pressed:
             return False
         self.fault = faults.NONE
+        if self._deadman is not None:
+            self._deadman.clear()
         return True
 
-    def check(self, now):
-        """Run every applicable rule; latch the first that fires. Returns the fault."""
+    def check(self, now, reading):
+        """Run every applicable rule on this tick's reading; latch the first that fires."""
+        self._ticks += 1
+        if reading.fresh:
+            if self.session:
+                self._observer.observe(reading.counts, reading.vacuum_pa, self._window.duty_sum)
+            if not self.session and reading.vacuum_pa <= self._idle_limit_pa:
+                self.hard_limit_pa = self._idle_limit_pa
+        code = self._first_rule_firing(now, reading)
+        if reading.fresh:  # the next reading is compared with this one
+            self._last_pressure_pa = reading.pressure_pa
+            self._window.restart()
+        return self.trip(code) if code else self.fault
+
+    def _first_rule_firing(self, now, reading):
         for rule, applies in self._rules:
             if applies == _SESSION and not self.session:
                 continue
-            code = rule(now)
+            code = rule(now, reading)
             if code:
-                return self.trip(code)
-        return self.fault
+                return code
+        return faults.NONE
 
-    def duty_cap(self):
-        """Full duty until the cap band below the hard limit, then linearly to 0."""
+    def duty_cap(self, vacuum_pa):
+        """Full duty until the cap band below the hard limit (or the tissue's lift limit, if lower),
+        then linearly to 0; never more than one tick can raise the vacuum by ``disagree_kpa``
+        (see observer.py)."""
         board = self._board
-        headroom = self.hard_limit_pa - self.vacuum_pa
+        headroom = (self._taper_limit_pa if self.session else self.hard_limit_pa) - vacuum_pa
         if headroom <= 0:
             return 0
-        if headroom >= board.cap_band_pa:
-            return board.pump_max_duty
-        return board.pump_max_duty * headroom // board.cap_band_pa
+        cap = board.pump_max_duty
+        if headroom < board.cap_band_pa:
+            cap = cap * headroom // board.cap_band_pa
+        rate_cap = self._observer.duty_cap()
+        return rate_cap if rate_cap < cap else cap
 
-    def actuate(self, duty, hold):
+    def actuate(self, reading, target_pa, duty, hold):
         """Drive the hardware with the proposal, as far as safety allows."""
+        steady = target_pa >= self._target_pa
+        self._target_pa = target_pa
         if self.fault or not self.session:
             self.vent()
-            return
-        cap = self.duty_cap()
-        if duty > cap:
-            duty = cap
-        if hold:
-            self._valve.hold()
         else:
-            self._valve.vent()
-            duty = 0  # never pump against an open valve
-        self._pump.set(duty)
-        self.duty = self._pump.duty
+            cap = self.duty_cap(reading.vacuum_pa) if reading.fresh else 0  # never pump on stale data
+            if duty > cap:
+                duty = cap
+            if hold:
+                self._valve.hold()
+            else:
+                if steady and not self._valve.vented:
+                    self._count_bleed()
+                self._valve.vent()
+                duty = 0  # never pump against an open valve
+            self._pump.set(duty)
+            self.duty = self._pump.duty
+        self._window.add(self.duty, self._valve.vented)
 
     # --- rules: each returns a fault code, or 0 when all is well ---
 
-    def _hard_limit(self, now):
-        return faults.HARD_LIMIT if self.hard_limit_pa and self.vacuum_pa > self.hard_limit_pa else 0
+    def _hard_limit(self, now, reading):
+        return faults.HARD_LIMIT if reading.vacuum_pa > self.hard_limit_pa else 0
 
-    def _sensor(self, now):
-        code = self.sensor_code
+    def _sensor(self, now, reading):
+        code = reading.code
         if code >= 0:
             self._last_good_ms = now
             return 0
@@ -152,49 +243,96 @@ class Supervisor:
             return self._last_error
         return 0
 
-    def _implausible(self, now):
-        if self.sensor_code < 0:
+    def _implausible(self, now, reading):
+        if not reading.fresh:
             return 0
         board = self._board
-        if self.pressure_pa < board.plausible_min_pa or self.pressure_pa > board.plausible_max_pa:
+        if reading.pressure_pa < board.plausible_min_pa or reading.pressure_pa > board.plausible_max_pa:
             return faults.SENSOR_IMPLAUSIBLE
-        if self.vacuum_pa < _MIN_VACUUM_PA:
+        if reading.vacuum_pa < _MIN_VACUUM_PA:
             return faults.SENSOR_IMPLAUSIBLE
         return 0
 
-    def _emergency_button(self, now):
-        return faults.EMERGENCY if self.button else 0
+    def _emergency_button(self, now, reading):
+        return faults.EMERGENCY if reading.button else 0
 
-    def _frozen(self, now):
-        if self.duty == 0 or self.counts != self._frozen_counts:
-            self._frozen_counts = self.counts
+    def _loop_overrun(self, now, reading):
+        return faults.LOOP_OVERRUN if self._deadman is not None and self._deadman.tripped else 0
+
+    def _count_bleed(self):
+        """The regulator opens the valve while the target holds or rises: the vacuum overshot."""
+        self._bleed_ticks[self._bleed_index] = self._ticks
+        self._bleed_index = (self._bleed_index + 1) % _RUNAWAY_BLEEDS
+
+    def _pump_runaway(self, now, reading):
+        """The vacuum rises faster than the commanded duty can explain: something else pumps.
+
+        A CUSUM of each rise between consecutive readings beyond what the pump could have done
+        meanwhile (the observer's upper bound at the highest duty that acted on that interval; 0
+        with the pump off), less a small drift, so that sensor noise never adds up but a pump
+        stuck on does. Intervals with the valve open during a session (the regulator bleeding)
+        are left out.
+        """
+        if not reading.fresh:
+            return 0
+        window = self._window
+        if self._last_pressure_pa and not (self.session and window.vented):
+            ticks = window.ticks if window.ticks < _MAX_TICKS else _MAX_TICKS
+            explained = (self._observer.gain * window.bound_duty() // 1000 + self._runaway_drift_pa) * ticks
+            excess = self._last_pressure_pa - reading.pressure_pa - explained
+            self._runaway_sum = self._runaway_sum + excess if self._runaway_sum + excess > 0 else 0
+        if self._runaway_sum > self._board.runaway_rise_pa:
+            return faults.PUMP_RUNAWAY
+        # A pump stuck on that the valve can still bleed: overshoot after overshoot on a steady target.
+        oldest = self._bleed_ticks[self._bleed_index]
+        if self.session and self._ticks - oldest <= self._bleed_window_ticks:
+            return faults.PUMP_RUNAWAY
+        return 0
+
+    def _disagrees(self, now, reading):
+        return faults.SENSOR_DISAGREES if self._observer.disagrees() else 0
+
+    def _frozen(self, now, reading):
+        if self.duty == 0 or reading.counts != self._frozen_counts:
+            self._frozen_counts = reading.counts
             self._frozen_since = now
             return 0
         if ticks_diff(now, self._frozen_since) > self._board.frozen_ms:
             return faults.SENSOR_FROZEN
         return 0
 
-    def _leak(self, now):
+    def _leak(self, now, reading):
         board = self._board
         rise = board.leak_min_rise_pa
+        vacuum = reading.vacuum_pa
         if (
-            self.duty < board.leak_duty
-            or self.vacuum_pa >= self.target_pa - rise
-            or self.vacuum_pa > self._leak_ref_pa + rise
+            self.duty < self._leak_duty()
+            or vacuum >= self._target_pa - rise
+            or vacuum > self._leak_ref_pa + rise
         ):
-            self._leak_ref_pa = self.vacuum_pa
+            self._leak_ref_pa = vacuum
             self._leak_since = now
             return 0
         if ticks_diff(now, self._leak_since) > board.leak_timeout_ms:
             return faults.LEAK
         return 0
 
-    def _over_duration(self, now):
+    def _leak_duty(self):
+        """The duty that counts as working hard: the board's, or less where the caps allow less."""
+        duty = self._board.leak_duty
+        cap = self._observer.duty_cap()
+        if cap < duty:
+            duty = cap
+        if self._board.pump_max_duty < duty:
+            duty = self._board.pump_max_duty
+        return duty
+
+    def _over_duration(self, now, reading):
         if ticks_diff(now, self._session_start) > self._board.max_session_ms:
             return faults.OVER_DURATION
         return 0
 
-    def _heartbeat(self, now):
+    def _heartbeat(self, now, reading):
         if self._heartbeat_ms and ticks_diff(now, self._last_heartbeat) > self._heartbeat_ms:
             return faults.HEARTBEAT
         return 0

@@ -1,29 +1,39 @@
 """Random sessions against the plant, and the safety invariants every row must satisfy.
 
-Shared by the hypothesis tests on CPython and the shorter run on the MicroPython unix port.
+Shared by the hypothesis tests on CPython, the shorter run on the MicroPython unix port and the
+hazard scenarios. Every invariant is judged on the plant's true vacuum, not only the measured one.
 """
 
 import random
 
 from cupctl.trace import TRACE_COLUMNS
 
-# A stuck pump is injected too: with the default valve, venting holds the cup below every limit.
+RUNNING = 2
+START_VACUUM_MAX_PA = 500  # no session starts with more than this true vacuum left in the cup
+OVER_LIMIT_PA = 1000  # the true vacuum stays within this of the session cup's hard limit
+# A stuck pump only where the valve can vent against it: with a weak valve only hardware helps.
 RANDOM_FAULTS = ("pump_stuck_on", "sensor_busy", "i2c_nack", "sensor_frozen", "status_power", "status_integrity",
                  "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "leak_burst", "cup_off",
-                 "button", "loop_stall")
+                 "button", "loop_stall", "reset")
+GLITCHES = ("i2c_nack", "sensor_busy")
 COMMANDS = ("start static target={t} cup={c}", "start massage target={t} cup={c} site=back",
             "start interval high={t} low=5 high_s=3 low_s=2 cup={c}", "start ramp target={t} rate=2 cup={c}",
-            "start static target={t} cup={c} hb=300", "stop", "ack", "status", "hb", "rate 10", "info",
+            "start static target={t} cup={c} hb=300", "start static target={t} cup={c} tissue=soft",
+            "stop", "ack", "status", "hb", "rate 10", "info",
             "start static target=99", "stat", "start", "start ramp rate=0 cup={c}", "\x00\xff junk", "maint x")
-CUPS = ((5000, 20), (20000, 30), (50000, 40), (100000, 55))  # (µl, mm): from a tiny facial cup up
+RESTART = ("stop", "ack", "start static target={t} cup={c}")
+CUPS = ((5000, 20), (20000, 30), (50000, 40), (100000, 55), (200000, 60))  # (µl, mm): a facial cup to a big one
+STUCK_COUNTS = (0x19999A, 8830924, 7800000)  # implausible, 10 kPa and ~28 kPa of vacuum
 COLUMN = {name: i for i, name in enumerate(TRACE_COLUMNS + ("plant_vacuum_pa", "lift_um"))}
 
 
 def random_spec(rng: random.Random, duration_ms=30000):
+    valve = rng.choice([2000, 500])
     plant = {
-        "pump_ul_s": rng.choice([5000, 20000, 60000]),  # up to 3x the default pump
+        "pump_ul_s": rng.choice([5000, 20000, 60000, 100000]),  # up to 5x the default pump
         "leak_ul_s_kpa": rng.choice([0, 20, 200]),
         "pump_max_vacuum_pa": rng.choice([40000, 75000, 90000]),
+        "valve_ul_s_kpa": valve,
         "noise_pa": rng.choice([0, 15, 50]),
         "seed": rng.randrange(1, 1 << 31),
     }
@@ -32,15 +42,26 @@ def random_spec(rng: random.Random, duration_ms=30000):
     for _ in range(rng.randrange(1, 10)):
         line = rng.choice(COMMANDS).format(t=rng.choice([8, 20, 30, 36, 45]), c=rng.choice(["S", "M", "L"]))
         commands.append({"at_ms": rng.randrange(0, duration_ms), "line": line})
+    for _ in range(rng.randrange(0, 3)):  # a restart soon after a stop or a fault: vacuum may be left in the cup
+        at = rng.randrange(0, duration_ms)
+        for line in RESTART:
+            at += rng.choice([0, 10, 300, 1500])
+            commands.append({"at_ms": at, "line": line.format(t=rng.choice([20, 30, 36]), c=rng.choice("SML"))})
     faults = []
     for _ in range(rng.randrange(0, 3)):
-        faults.append({"kind": rng.choice(RANDOM_FAULTS), "at_ms": rng.randrange(0, duration_ms),
-                       "duration_ms": rng.choice([0, 30, 500, 5000]), "value": rng.choice([0, 3, 1677722])})
+        kind = rng.choice(RANDOM_FAULTS if valve == 2000 else RANDOM_FAULTS[1:])
+        fault = {"kind": kind, "at_ms": rng.randrange(1, duration_ms), "duration_ms": rng.choice([0, 30, 500, 5000]),
+                 "value": rng.choice(STUCK_COUNTS) if kind == "sensor_stuck_counts" else rng.choice([0, 3, 1])}
+        if kind in GLITCHES and rng.random() < 0.5:  # a burst of glitches
+            fault.update(duration_ms=rng.choice([10, 20, 30]), every_ms=rng.choice([50, 70, 150]))
+        faults.append(fault)
     return {"duration_ms": duration_ms, "plant": plant, "commands": commands, "faults": faults}
 
 
 def violations(rows, events, board):
     """Every broken invariant, as text. ``events``: (row index, 't,kind,detail') pairs."""
+    import faults
+
     c = COLUMN
     limits = {cup.name: cup.hard_limit_pa for cup in board.cups}
     starts = {}
@@ -51,12 +72,14 @@ def violations(rows, events, board):
             starts[index] = limits[cup]
     found = []
     limit = min(limits.values())
+    ended_at = None  # row where the last session ended normally (running -> idle)
     for i, row in enumerate(rows):
         limit = starts.get(i, limit)
         where = "t=%d ms" % row[c["t_ms"]]
-        running = row[c["state"]] == 2
-        if running and row[c["plant_vacuum_pa"]] > limit + 1000:
-            found.append("%s: vacuum %d Pa over the hard limit %d + 1 kPa" % (where, row[c["plant_vacuum_pa"]], limit))
+        running = row[c["state"]] == RUNNING
+        true_vacuum = row[c["plant_vacuum_pa"]]
+        if true_vacuum > limit + OVER_LIMIT_PA:
+            found.append("%s: true vacuum %d Pa over the hard limit %d + 1 kPa" % (where, true_vacuum, limit))
         if row[c["pump_duty"]] and row[c["vacuum_pa"]] > limit:
             found.append("%s: pump on above the hard limit" % where)
         if row[c["fault"]] and (row[c["pump_duty"]] or not row[c["valve_open"]]):
@@ -65,4 +88,19 @@ def violations(rows, events, board):
         if not running and (row[c["pump_duty"]] or not row[c["valve_open"]]):
             found.append("%s: no session but pump %d, valve_open %d" % (
                 where, row[c["pump_duty"]], row[c["valve_open"]]))
+        if i and running and rows[i - 1][c["state"]] != RUNNING and true_vacuum > START_VACUUM_MAX_PA:
+            found.append("%s: a session started with %d Pa of true vacuum in the cup" % (where, true_vacuum))
+        if i and running and rows[i - 1][c["state"]] == RUNNING:
+            rise = row[c["target_pa"]] - rows[i - 1][c["target_pa"]]
+            allowed = board.soft_ramp_pa_s * (row[c["t_ms"]] - rows[i - 1][c["t_ms"]]) // 1000
+            if rise > allowed:
+                found.append("%s: target rose %d Pa in one tick, more than the soft ramp's %d" % (where, rise, allowed))
+        if row[c["lift_um"]] > board.max_lift_mm * 1000:
+            found.append("%s: tissue lift %d um over %d mm" % (where, row[c["lift_um"]], board.max_lift_mm))
+        if i and not running and rows[i - 1][c["state"]] == RUNNING and not row[c["fault"]]:
+            ended_at = i
+        if ended_at is not None and row[c["fault"]] == faults.HARD_LIMIT and true_vacuum <= limit:
+            found.append("%s: a normal end latched hard_limit with the cup within its limit" % where)
+        if row[c["fault"]]:
+            ended_at = None
     return found[:10]

@@ -83,8 +83,8 @@ def test_sensor_counts_invert_through_our_driver():
 
 def test_noise_is_bounded_and_deterministic():
     a, b = Plant(noise_pa=15, seed=7), Plant(noise_pa=15, seed=7)
-    values = [a.noise_pa() for _ in range(2000)]
-    assert values == [b.noise_pa() for _ in range(2000)]
+    values = [a.noise_mpa() for _ in range(2000)]
+    assert values == [b.noise_mpa() for _ in range(2000)]
     assert max(values) <= 15 and min(values) >= -15 and len(set(values)) > 20
 
 

@@ -8,11 +8,28 @@ def build(board, name, **params):
     return programs.build(name, {k: str(v) for k, v in params.items()}, board, board.cups[0])
 
 
-def test_every_program_starts_with_the_soft_ramp(board):
-    for name in programs.TABLE:
-        program = build(board, name)
-        assert program.target_pa(0) == 0
-        assert program.target_pa(1000) <= board.soft_ramp_pa_s
+def test_curves_are_raw_the_controller_ramps_every_rise(board):
+    """The soft ramp is the controller's (tests/test_hazards.py); a program's curve jumps."""
+    assert build(board, "static", target=30).target_pa(0) == 30000
+    assert build(board, "interval", high=30, low=10).target_pa(0) == 30000
+
+
+@pytest.mark.parametrize("tissue,cup,ceiling_pa", [("normal", "M", 60000), ("soft", "M", 30000),
+                                                   ("soft", "L", 21818), ("firm", "L", 72727)])
+def test_lift_ceiling_per_tissue_and_cup(board, tissue, cup, ceiling_pa):
+    """15 mm of lift: 0.25/0.5/0.15 mm per kPa under a 40 mm cup, in proportion to the diameter."""
+    assert board.max_lift_mm == 15
+    assert abs(programs.lift_ceiling_pa(board, board.cup(cup), tissue) - ceiling_pa) <= 1
+
+
+def test_start_refused_when_the_tissue_would_rise_too_far(board):
+    cup = board.cup("L")  # 55 mm
+    with pytest.raises(ValueError, match="soft tissue 16.5 mm into cup L.*limit of 15 mm is reached at 21.818 kPa, "
+                                         "so targets stop 4 kPa below it, at 17.818 kPa"):
+        programs.build("static", {"target": "24", "tissue": "soft"}, board, cup)
+    with pytest.raises(ValueError, match="at 17.818 kPa"):
+        programs.build("static", {"target": "17.819", "tissue": "soft"}, board, cup)
+    assert programs.build("static", {"target": "17.818", "tissue": "soft"}, board, cup).values["tissue"] == "soft"
 
 
 def test_static_holds_then_ends(board):

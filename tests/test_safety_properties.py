@@ -35,7 +35,7 @@ def test_invariants_hold_for_random_sessions(seed):
 
 def test_invariants_hold_on_micropython(micropython):
     rng = random.Random(2026)
-    for _ in range(12):
+    for _ in range(16):
         spec = random_spec(rng, duration_ms=20000)
         rows, events = [], []
         for kind, text in mpunix.run_job({"kind": "sim", "board": BOARD_DATA, "spec": spec}):

@@ -9,15 +9,17 @@ button, a watchdog reset) are latched where the recording shows them.
 
 import faults
 from actuators import Button, Led, Pump, Valve
+from bootmemory import BootMemory
 from controller import PREPARE, Controller
 from mprls import MPRLS
 from service import Service
 from version import VERSION
 
-from cupctl.sim.hardware import SimPin, SimPWM
+from cupctl.sim.hardware import SimPin, SimPWM, SimRTC
 
 OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
-_EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET)
+# Causes the trace cannot carry as inputs: the button, resets, a loop that hung between ticks.
+_EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET, faults.UNEXPECTED_RESET, faults.LOOP_OVERRUN)
 
 
 class _ReplaySensor(MPRLS):
@@ -40,10 +42,11 @@ class _Null:
 BOOT = "boot"  # pseudo-command: the device restarted (a boot event in the trace)
 
 
-def _device(board, sensor):
+def _device(board, sensor, rtc):
+    memory = BootMemory(rtc)  # outlives the device's resets, as RTC memory does
     ctl = Controller(board, sensor, Pump(SimPWM(), board.pump_max_duty),
                      Valve(SimPin(), board.valve_active_high, board.valve_normally_open),
-                     Led(SimPin(), board.led_active_high), Button(SimPin(1), True))
+                     Led(SimPin(), board.led_active_high), Button(SimPin(1), True), memory=memory)
     return ctl, Service(ctl, _Null(), VERSION)
 
 
@@ -53,7 +56,8 @@ def replay(board, ticks, emit):
     Commands are the recorded ``cmd`` lines, or BOOT where the device restarted.
     """
     sensor = _ReplaySensor(board)
-    ctl, service = _device(board, sensor)
+    rtc = SimRTC()
+    ctl, service = _device(board, sensor, rtc)
     first = True
     for t, raw, vacuum, state, fault, commands in ticks:
         if first and state != PREPARE and BOOT not in commands:  # the recording began after boot
@@ -61,7 +65,7 @@ def replay(board, ticks, emit):
         first = False
         for line in commands:
             if line == BOOT:
-                ctl, service = _device(board, sensor)
+                ctl, service = _device(board, sensor, rtc)
                 continue
             for byte in line.encode() + b"\n":
                 service.feed(byte)

@@ -12,7 +12,9 @@ import boardcfg
 import micropython
 import programs
 from actuators import Button, Led, Pump, Valve
-from controller import RUNNING, Controller
+from bootmemory import BootMemory
+from controller import IDLE, RUNNING, Controller
+from deadman import Deadman
 from mprls import MPRLS
 from service import Service
 
@@ -45,8 +47,11 @@ class NullOut:
 
 def build(board):
     i2c = FakeI2C()
-    ctl = Controller(board, MPRLS(i2c), Pump(SimPWM(), 1000), Valve(SimPin(), True, True),
-                     Led(SimPin(), True), Button(SimPin(1), True))
+    pump = Pump(SimPWM(), 1000)
+    valve = Valve(SimPin(), True, True)
+    deadman = Deadman(pump, valve, board.deadman_ms, 1000 // board.loop_hz)
+    ctl = Controller(board, MPRLS(i2c), pump, valve, Led(SimPin(), True), Button(SimPin(1), True),
+                     deadman=deadman, memory=BootMemory())
     return ctl, Service(ctl, NullOut(), "alloc"), i2c
 
 
@@ -71,6 +76,7 @@ def main(board_path, ticks, telemetry=True):
     micropython.heap_lock()
     try:
         for _ in range(ticks):
+            ctl.deadman.expire()  # the timer's callback, as often as the tick
             ctl.tick(t)
             if telemetry:
                 service.after_tick()
@@ -78,8 +84,26 @@ def main(board_path, ticks, telemetry=True):
     finally:
         micropython.heap_unlock()
     elapsed = time.ticks_diff(time.ticks_us(), start)
+    running = (ctl.state, ctl.fault, ctl.pump.duty)
+    ctl.stop()
+    i2c.counts = 9560000  # vented: idle ticks track the ambient and keep it in boot memory
+    for _ in range(100):
+        ctl.tick(t)
+        service.after_tick()
+        t += 10
+    micropython.heap_lock()
+    try:
+        for _ in range(ticks // 4):
+            ctl.deadman.expire()
+            ctl.tick(t)
+            if telemetry:
+                service.after_tick()
+            t += 10
+    finally:
+        micropython.heap_unlock()
+    assert ctl.state == IDLE and ctl.memory.ambient_pa, (ctl.state, ctl.memory.ambient_pa)
     gc_free = __import__("gc").mem_free()
-    print(json.dumps({"ticks": ticks, "state": ctl.state, "fault": ctl.fault, "duty": ctl.pump.duty,
+    print(json.dumps({"ticks": ticks, "state": running[0], "fault": running[1], "duty": running[2],
                       "us_per_tick": elapsed / ticks, "mem_free": gc_free}))
 
 

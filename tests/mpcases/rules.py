@@ -69,60 +69,72 @@ def run_case(board, extra):
 
 class _Actuator:
     duty = 0
+    vented = True
 
     def set(self, duty):
         self.duty = duty
 
     def vent(self):
-        pass
+        self.vented = True
 
     def hold(self):
-        pass
+        self.vented = False
+
+
+def _session(board, pump=None):
+    """A supervisor in a session on the board's first cup, with a good reading at 20 kPa of vacuum."""
+    from supervisor import Reading, Supervisor
+
+    reading = Reading()
+    reading.code = reading.counts = 7000000
+    reading.fresh = True
+    reading.pressure_pa = 80000
+    reading.vacuum_pa = 20000
+    sup = Supervisor(board, pump or _Actuator(), _Actuator())
+    sup.begin_session(1000, board.cups[0].hard_limit_pa, 0, reading)
+    return sup, reading
 
 
 def over_duration_case(board, elapsed_ms):
     """The over-duration backstop, which a program's own end normally pre-empts: unit level."""
-    from supervisor import Supervisor
-
-    sup = Supervisor(board, _Actuator(), _Actuator())
-    sup.begin_session(1000, board.cups[0].hard_limit_pa, 0)
-    sup.sensor_code = 7000000
-    sup.pressure_pa = 80000
-    sup.vacuum_pa = 20000
-    sup.target_pa = 20000
-    return sup.check(1000 + elapsed_ms)
+    sup, reading = _session(board)
+    sup.actuate(reading, 20000, 0, True)
+    return sup.check(1000 + elapsed_ms, reading)
 
 
 def duty_caps(board, headrooms):
     """The supervisor's duty cap, and the duty actually applied for a full-duty proposal, per headroom."""
-    from supervisor import Supervisor
-
     pump = _Actuator()
-    sup = Supervisor(board, pump, _Actuator())
-    sup.begin_session(0, board.cups[0].hard_limit_pa, 0)
+    sup, reading = _session(board, pump)
     caps = []
     for headroom in headrooms:
-        sup.vacuum_pa = sup.hard_limit_pa - headroom
-        sup.actuate(1000, True)
-        caps.append([sup.duty_cap(), pump.duty])
+        reading.vacuum_pa = sup.hard_limit_pa - headroom
+        sup.actuate(reading, 20000, 1000, True)
+        caps.append([sup.duty_cap(reading.vacuum_pa), pump.duty])
     return caps
+
+
+def stale_case(board):
+    """A tick without a fresh reading never pumps, whatever the regulator asks."""
+    pump = _Actuator()
+    sup, reading = _session(board, pump)
+    sup.actuate(reading, 20000, 200, True)
+    fresh = pump.duty
+    reading.code = -1  # busy: this tick's reading did not arrive
+    reading.fresh = False
+    sup.actuate(reading, 20000, 200, True)
+    return [fresh, pump.duty]
 
 
 def acknowledge_case(board):
     """Emergency latch: ack refused while held, accepted once released, and the pump stays off."""
-    from supervisor import Supervisor
-
     pump = _Actuator()
-    sup = Supervisor(board, pump, _Actuator())
-    sup.begin_session(0, board.cups[0].hard_limit_pa, 0)
-    sup.sensor_code = 7000000
-    sup.pressure_pa = 80000
-    sup.button = True
-    tripped = sup.check(10)
-    held = sup.acknowledge()
-    sup.button = False
-    released = sup.acknowledge()
-    sup.actuate(800, True)
+    sup, reading = _session(board, pump)
+    reading.button = True
+    tripped = sup.check(1010, reading)
+    held = sup.acknowledge(True)
+    released = sup.acknowledge(False)
+    sup.actuate(reading, 20000, 800, True)
     return [tripped, held, released, sup.fault, pump.duty]
 
 
@@ -133,6 +145,7 @@ def run_all(board_path):
     board = load_board(board_path)
     results = [[name] + run_case(board, extra) for name, extra, _ in CASES]
     results.append(["acknowledge", acknowledge_case(board)])
+    results.append(["stale", stale_case(board)])
     results.append(["duty_cap", duty_caps(board, HEADROOMS)])
     results.append(["over_duration", over_duration_case(board, board.max_session_ms),
                     over_duration_case(board, board.max_session_ms + 10)])

@@ -28,6 +28,29 @@ class SimPWM:
         return (self.u16 * 1000 + 65534) // 65535
 
 
+class SimRTC:
+    """RTC memory: kept across resets of one simulated board, lost at power-on."""
+
+    def __init__(self):
+        self._data = b""
+
+    def memory(self, data=None):
+        if data is None:
+            return self._data
+        self._data = bytes(data)
+
+
+class SimTimer:
+    """A periodic timer whose callback the simulation runs once per loop period."""
+
+    def __init__(self):
+        self.callback = None
+
+    def fire(self):
+        if self.callback is not None:
+            self.callback(self)
+
+
 class SimWDT:
     def __init__(self, clock):
         self._clock = clock
@@ -49,6 +72,8 @@ class SimHardware:
         self.valve_pin = SimPin(0 if board.valve_active_high else 1)
         self.led_pin = SimPin()
         self.button_pin = SimPin()
+        self.rtc = SimRTC()
+        self.timer = SimTimer()
         self.press_button(False)
 
     def press_button(self, pressed):

@@ -14,6 +14,7 @@ class Injector:
         self.duration_ms = fault.get("duration_ms", 0)
         self.every_ms = fault.get("every_ms", 0)
         self.value = fault.get("value", 0)
+        self._on = False
 
     def active(self, t):
         if t < self.at_ms:
@@ -57,8 +58,12 @@ class Injector:
             sim.hw.press_button(on)
         elif kind == "loop_stall":
             sim.stalled = on
+        elif kind == "reset":
+            if on and not self._on:
+                sim.reset(self.value == 1)
+        self._on = on
 
 
 FAULT_KINDS = ("sensor_busy", "i2c_nack", "sensor_frozen", "status_power", "status_integrity",
                "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "pump_stuck_on",
-               "leak_burst", "cup_off", "button", "loop_stall")
+               "leak_burst", "cup_off", "button", "loop_stall", "reset")

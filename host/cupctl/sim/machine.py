@@ -24,6 +24,8 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 _STEP_MS = 10
+_MAX_TIMER_RUNS = 1000
+_RTC_SUFFIX = ".rtc"
 
 
 def _load_spec():
@@ -51,6 +53,7 @@ class _World:
         self.bus = SimMPRLSBus(self.plant, self.now)
         self._wiring = None
         self._control = None
+        self.timers = []
         for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
             injector.apply(self, injector.active(0))
 
@@ -73,6 +76,14 @@ class _World:
         return self._wiring
 
     def advance(self):
+        self.advance_plant()
+        self.run_timers(1)
+        while self.stalled:  # an injected loop stall: hang here until the watchdog resets us
+            time.sleep_ms(_STEP_MS)
+            self.run_timers(_MAX_TIMER_RUNS)
+            self.advance_plant()
+
+    def advance_plant(self):
         now = self.now()
         pump, valve, energised, normally_open, _, _ = self.wiring()
         while self.sim_ms + _STEP_MS <= now:
@@ -83,12 +94,26 @@ class _World:
             self.plant.valve_open = (self.levels.get(valve, 1 - energised) == energised) != normally_open
             self.plant.step(_STEP_MS)
             self.sim_ms += _STEP_MS
-        while self.stalled:  # an injected loop stall: hang here until the watchdog resets us
-            time.sleep_ms(100)
+
+    def run_timers(self, at_most):
+        """Timer callbacks due by now, as the ESP32 schedules them between bytecodes and in waits.
+
+        Outside an injected stall at most one run per timer and call: a pause of this host
+        process is not the firmware's, and must not trip the dead-man switch.
+        """
+        now = self.now()
+        for timer in self.timers:
+            timer.run_due(now, at_most)
 
     def button_level(self):
         _, _, _, _, _, active_low = self.wiring()
         return (0 if self.button_pressed else 1) if active_low else (1 if self.button_pressed else 0)
+
+    def reset(self, power):
+        """An injected reset that is not the watchdog's; ``power`` also loses RTC memory."""
+        if power:
+            RTC().memory(b"")
+        self.control(b"R")
 
     def control(self, message):
         """Tell the virtual board: b'A<ms>' arm the watchdog, b'F' feed, b'R' reset."""
@@ -101,6 +126,11 @@ class _World:
 
 
 _world = _World()
+if int(os.getenv("CUPCTL_RESET_CAUSE") or 1) == 1:  # power-on: RTC memory holds nothing
+    try:
+        os.remove((os.getenv("CUPCTL_VBOARD_CONTROL") or "vboard") + _RTC_SUFFIX)
+    except OSError:
+        pass
 
 
 class Pin:
@@ -162,6 +192,61 @@ class I2C:
 
     def scan(self):
         return [] if _world.bus.nack else [_world.bus.address]
+
+
+class SoftI2C(I2C):
+    def __init__(self, scl=None, sda=None, freq=400000, timeout=50000):
+        I2C.__init__(self, -1, scl, sda, freq)
+
+
+class Timer:
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id=0):
+        self.id = id
+        self._callback = None
+        self._period = 0
+        self._due = 0
+
+    def init(self, mode=PERIODIC, period=-1, callback=None):
+        if mode != Timer.PERIODIC or period <= 0:
+            raise ValueError("the virtual board has periodic timers only")
+        self._callback = callback
+        self._period = period
+        self._due = _world.now() + period
+        if self not in _world.timers:
+            _world.timers.append(self)
+
+    def run_due(self, now, at_most):
+        runs = 0
+        while self._due <= now and runs < at_most:
+            self._due += self._period
+            runs += 1
+            self._callback(self)
+        if runs == at_most:
+            self._due = now + self._period
+
+    def deinit(self):
+        if self in _world.timers:
+            _world.timers.remove(self)
+
+
+class RTC:
+    """RTC memory in a file beside the control FIFO: kept across resets, lost at power-on."""
+
+    def _path(self):
+        return (os.getenv("CUPCTL_VBOARD_CONTROL") or "vboard") + _RTC_SUFFIX
+
+    def memory(self, data=None):
+        if data is None:
+            try:
+                with open(self._path(), "rb") as f:
+                    return f.read()
+            except OSError:
+                return b""
+        with open(self._path(), "wb") as f:
+            f.write(data)
 
 
 class WDT:

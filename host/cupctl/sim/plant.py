@@ -93,9 +93,9 @@ class Plant:
         denominator = volume * 10**9 + dt_ms * q * 10**6 + dt_ms * ambient * leak
         self.pressure_mpa = numerator // denominator
 
-    def noise_pa(self):
-        """Deterministic, roughly triangular noise in [-noise_pa, noise_pa] (xorshift32)."""
-        amplitude = self.p["noise_pa"]
+    def noise_mpa(self):
+        """Deterministic, roughly triangular noise in [-noise_pa, noise_pa] Pa, in mPa (xorshift32)."""
+        amplitude = self.p["noise_pa"] * 1000
         if not amplitude:
             return 0
         total = 0
@@ -109,9 +109,9 @@ class Plant:
         return total - amplitude
 
     def counts(self):
-        """The MPRLS reading of the cup pressure now: quantised 24-bit counts."""
-        pa = self.pressure_mpa // 1000 + self.noise_pa()
-        counts = COUNTS_MIN + (pa * COUNTS_SPAN + FULL_SCALE_PA // 2) // FULL_SCALE_PA
+        """The MPRLS reading of the cup pressure now: 24-bit counts (about 0.013 Pa each)."""
+        mpa = self.pressure_mpa + self.noise_mpa()
+        counts = COUNTS_MIN + (mpa * COUNTS_SPAN + FULL_SCALE_PA * 500) // (FULL_SCALE_PA * 1000)
         return max(0, min(counts, 0xFFFFFF))
 
 

@@ -6,9 +6,10 @@ is a plain dict (see cupctl.sim.scenario): plant parameters in integer units,
 the program, fault injections and timed command lines, all times in ms.
 """
 
-import faults as fault_codes
 from actuators import Button, Led, Pump, Valve
+from bootmemory import BootMemory
 from controller import IDLE, Controller
+from deadman import Deadman
 from mprls import MPRLS
 from service import Service
 from version import VERSION
@@ -48,7 +49,10 @@ class Simulation:
         self.resets = 0
         self.output = _Events()
         self._injectors = [Injector(f) for f in spec.get("faults", [])]
-        self._commands = sorted(spec.get("commands", []), key=lambda c: c["at_ms"])
+        # MicroPython's sort is not stable: order by time, then by position in the file.
+        commands = spec.get("commands", [])
+        order = sorted(range(len(commands)), key=lambda i: (commands[i]["at_ms"], i))
+        self._commands = [commands[i] for i in order]
         self._started = False
         self.boot(False)
 
@@ -56,7 +60,7 @@ class Simulation:
         return self.t
 
     def boot(self, after_watchdog):
-        """Power-up (or a watchdog reset): fresh firmware objects on the same hardware."""
+        """Power-up or a reset: fresh firmware objects on the same hardware and cup."""
         board = self.board
         hw = self.hw
         sensor = MPRLS(hw.bus, board.sensor_address, board.sensor_psi_min, board.sensor_psi_max)
@@ -65,12 +69,20 @@ class Simulation:
         led = Led(hw.led_pin, board.led_active_high)
         button = Button(hw.button_pin, board.button_active_low)
         self.wdt = hw.watchdog()
-        self.ctl = Controller(board, sensor, pump, valve, led, button, self.wdt)
+        deadman = Deadman(pump, valve, board.deadman_ms, 1000 // board.loop_hz)
+        hw.timer.callback = deadman.expire
+        self.ctl = Controller(board, sensor, pump, valve, led, button, self.wdt, deadman, BootMemory(hw.rtc))
         self.service = Service(self.ctl, self.output, VERSION)
         self.service.announce_boot()
+        self.ctl.latch_boot_faults(after_watchdog)
         if after_watchdog:
             self.resets += 1
-            self.ctl.latch(fault_codes.WATCHDOG_RESET)
+
+    def reset(self, power):
+        """A reset that is not the watchdog's (panic, brownout): RTC memory survives unless ``power``."""
+        if power:
+            self.hw.rtc.memory(b"")
+        self.boot(False)
 
     def send(self, line):
         for byte in line.encode() + b"\n":
@@ -90,6 +102,7 @@ class Simulation:
         if not self._started and ctl.state == IDLE and "program" in self.spec:
             self._started = True
             self.send(self.spec["program"])
+        self.hw.timer.fire()  # the dead-man timer runs whether or not the loop does
         if self.stalled:
             if t - self.wdt.last_feed > self.board.watchdog_ms:
                 self.boot(True)

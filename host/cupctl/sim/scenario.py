@@ -73,6 +73,9 @@ def load(path: str | Path) -> Scenario:
     board_name = data.get("board", boards.DEFAULT)
     if not isinstance(board_name, str):
         fail("board: expected a board name or path")
+    beside = path.parent / board_name
+    if board_name.endswith(".json") and not Path(board_name).is_absolute() and beside.exists():
+        board_name = str(beside)  # a board file next to the scenario
     try:
         board_data, board = boards.load(board_name)
     except boards.BoardFileError as e:
@@ -166,6 +169,8 @@ def _fault(index, table, fail):
     for key in ("duration_s", "every_s"):
         if key in table:
             fault[key.replace("_s", "_ms")] = _ms(table[key], "%s.%s" % (where, key), fail)
+    if table["kind"] == "reset" and fault["at_ms"] <= 0:
+        fail("%s.at_s: a reset needs a time after boot" % where)
     if "value" in table:
         value = table["value"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
