@@ -129,7 +129,7 @@ def test_cli_session_record_then_replay_bit_exact(make_vboard, tmp_path):
     assert recorded.returncode == 0 and "0 sequence gaps" in recorded.stdout, recorded.stderr
     data = trace.read(out)
     assert len(data.rows) > 500 and json.loads(data.meta["board_file"])["name"] == "esp32-devkitc"
-    assert max(data.column("vacuum_pa")) > 20000
+    assert max(data.column("vacuum_pa")) > 15000  # every rise of the interval follows the 4 kPa/s ramp
     report = replay.replay(data)
     assert report.ok, report
     assert replay.replay(data, "micropython").ok
