@@ -82,13 +82,17 @@ def _readable(poller):
     return False
 
 
-def report_exit(error):
-    """After the loop ends for any reason: vent through the controller too, then say why."""
+def vent():
+    """After the loop ends for any reason: pump off and cup vented through the live controller."""
     if _controller is not None:
         try:
             _controller.supervisor.vent()
-        except Exception:
+        except Exception:  # the pins are driven safe from the board file next, whatever happens here
             pass
+
+
+def report_exit(error):
+    """Say why the loop ended (the cup is already vented)."""
     reason = "stopped by Ctrl-C" if isinstance(error, KeyboardInterrupt) else "crashed: %r" % (error,)
     _event(sys.stdout.buffer, "exit", reason + "; cup vented")
     if not isinstance(error, KeyboardInterrupt):

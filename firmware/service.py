@@ -134,8 +134,10 @@ class Service:
                 raise ValueError(str(e))
             self.set_rate(hz)
             return "rate=%d" % hz
-        self.maintenance_requested = True  # maint
-        return "rebooting into maintenance mode (no watchdog, REPL free)"
+        if verb == "maint":
+            self.maintenance_requested = True
+            return "rebooting into maintenance mode (no watchdog, REPL free)"
+        raise protocol.ProtocolError("unknown command %r" % verb)  # a verb in COMMANDS with no branch
 
     def _start(self, args, params):
         ctl = self.ctl

@@ -28,6 +28,7 @@ def install():
     if "micropython" not in sys.modules:
         shim = types.ModuleType("micropython")
         shim.const = lambda value: value
+        shim.kbd_intr = lambda char: None
         sys.modules["micropython"] = shim
     if not hasattr(time, "ticks_ms"):
         time.ticks_ms = lambda: int(time.monotonic() * 1000) & (_TICKS_PERIOD - 1)
