@@ -7,8 +7,10 @@ as one of the library's error types and printed as one line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,6 +68,55 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as e:
         print("cupctl %s: error: %s" % (args.verb, e), file=sys.stderr)
         return 1
+    except OSError as e:  # a file or device the checks above did not foresee (disk full, ...): still one line
+        where = "%s: " % e.filename if e.filename else ""
+        print("cupctl %s: error: %s%s" % (args.verb, where, e.strerror or e), file=sys.stderr)
+        return 1
+
+
+class OutputError(ValueError):
+    """An output file or folder that cannot be written; raised before any work starts."""
+
+
+def _output_file(path: str, what: str) -> None:
+    """Refuse an output file that cannot be written, before a session, recording or simulation starts.
+
+    The file's folder is created (the writers would create it anyway); the file itself is left as it was.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError("%s %s is a folder: give a file name, e.g. %s" % (what, path, target / ("out" + (
+            ".png" if what == "plot" else ".csv"))))
+    existed = target.exists()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a"):
+            pass
+        if not existed:
+            target.unlink()
+    except OSError as e:
+        raise OutputError("cannot write %s %s: %s" % (what, path, _why(e, target.parent)))
+
+
+def _output_dir(path: str, what: str) -> None:
+    """Refuse an output folder that cannot be created or written into."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise OutputError("%s %s is a file, not a folder" % (what, path))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=target).close()
+    except OSError as e:
+        raise OutputError("cannot write %s %s: %s" % (what, path, _why(e, target)))
+
+
+def _why(error: OSError, folder: Path) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "no permission to write in %s" % folder
+    if error.errno == errno.ENOENT:  # /proc, /sys and the like: the folder exists but takes nothing new
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        return "%s does not take new files or folders" % existing
+    return error.strerror or str(error)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -215,6 +266,8 @@ def do_session(args) -> int:
     from cupctl import live
     from cupctl.link import Link
 
+    if args.record:
+        _output_file(args.record, "trace")
     with Link(args.port) as link:
         if args.action != "start":
             if args.program or args.params:
@@ -311,6 +364,7 @@ def do_record(args) -> int:
     from cupctl import live
     from cupctl.link import Link, LinkError
 
+    _output_file(args.output, "trace")
     recorder = None
     end = time.monotonic() + args.duration if args.duration else None
     try:
@@ -365,6 +419,7 @@ def do_plot(args) -> int:
 
     data = trace.read(args.trace)
     out = args.output or str(Path(args.trace).with_suffix(".png"))
+    _output_file(out, "plot")
     try:
         limit = min(c.hard_limit_pa for c in replay.board_of(data).cups)
     except trace.TraceError:
@@ -399,15 +454,21 @@ def do_sim(args) -> int:
     if args.serve:
         from cupctl.sim import vboard
 
+        if args.flash:
+            _output_dir(args.flash, "flash folder")
         return vboard.serve(args.board, args.flash, args.scenario)
     if args.demo:
         from cupctl.sim import demo
 
+        _output_dir(args.out, "output folder")
         return demo.run(Path(args.out))
     from cupctl.sim import scenario, virtual_time
 
     if not args.record:
         raise ValueError("--scenario needs --record OUT.csv")
+    _output_file(args.record, "trace")
+    if args.plot:
+        _output_file(args.plot, "plot")
     loaded = scenario.load(args.scenario)
     started = time.monotonic()
     rows = virtual_time.run(loaded, args.record, args.runtime,
