@@ -127,9 +127,9 @@ class FakeSerial:
 
     def write(self, data):
         self.written.append(data)
-        verb = data.decode().split()[0]
-        if verb in self.answers:
-            self.chunks.insert(0, result_line(self.answers[verb]))
+        answers = [result_line(self.answers[line.split()[0]]) for line in data.decode().splitlines()
+                   if line.strip() and line.split()[0] in self.answers]
+        self.chunks[:0] = answers  # before any telemetry still queued
 
     def read(self, n):
         if not self.chunks:
@@ -163,7 +163,7 @@ def test_session_start_refuses_out_of_range_before_sending(mocker, capsys):
     mocker.patch("serial.Serial", return_value=fake)
     code, _, err = run(capsys, "session", "start", "static", "target=55", "--port", "/dev/ttyFAKE", "--yes")
     assert code == 1 and "above this board's limit" in err
-    assert not any(w.startswith(b"start") for w in fake.written)
+    assert not any(b"start" in w for w in fake.written)
 
 
 def test_session_start_needs_confirmation_without_yes(mocker, capsys):
@@ -173,7 +173,7 @@ def test_session_start_needs_confirmation_without_yes(mocker, capsys):
     mocker.patch("builtins.input", return_value="n")
     code, out, _ = run(capsys, "session", "start", "static", "target=30", "--port", "/dev/ttyFAKE")
     assert code == 1 and "pacemaker" in out and "not started" in out
-    assert not any(w.startswith(b"start") for w in fake.written)
+    assert not any(b"start" in w for w in fake.written)
 
 
 def test_busy_port_gets_one_clear_line(mocker, capsys):

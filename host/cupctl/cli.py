@@ -281,7 +281,7 @@ def do_session(args) -> int:
             return 1
         recorder = None
         if args.record:
-            info = live.parse_info(link.command("info"))
+            info = link.info()
             rate = "rate %s" % info.get("loop_hz", "100")
             recorder = live.Recorder(args.record, live.trace_metadata(link, info), lambda: link.write_line(rate))
             link.command(rate)
@@ -317,7 +317,7 @@ def _start_line(args, link) -> str:
     """Validate against the board's limits locally, before anything is sent."""
     import programs
 
-    from cupctl import boards, live
+    from cupctl import boards
 
     if not args.program:
         raise ValueError("session start needs a program: static, massage, interval or ramp")
@@ -327,7 +327,7 @@ def _start_line(args, link) -> str:
         if not eq or not key or not value:
             raise ValueError("parameter %r: expected KEY=VALUE, e.g. target=30" % item)
         params[key] = value
-    board_name = args.board or live.parse_info(link.command("info")).get("board", boards.DEFAULT)
+    board_name = args.board or link.info().get("board", boards.DEFAULT)
     _, board = boards.load(board_name)
     cup = board.cup(args.cup) if args.cup else board.cups[0]
     program = programs.build(args.program, params, board, cup)
@@ -371,7 +371,7 @@ def do_record(args) -> int:
         while True:
             try:
                 with Link(args.port) as link:
-                    info = live.parse_info(link.command("info"))
+                    info = link.info()
                     rate = "rate %d" % (args.rate or int(info.get("loop_hz", 100)))
                     link.command(rate)
                     if recorder is None:

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from cupctl import boards
-from cupctl.link import Link, LinkError
+from cupctl.link import Link, LinkError, parse_info  # noqa: F401  (parse_info: also used through live)
 from cupctl.telemetry import FIELDS, Record
 from cupctl.trace import TRACE_COLUMNS, TraceWriter
 
@@ -22,10 +22,6 @@ RECORD_COLUMNS = TRACE_COLUMNS + ("seq",)
 _ORDER = [FIELDS.index(name) for name in RECORD_COLUMNS]
 TELEPLOT = ("127.0.0.1", 47269)
 _BARS = " ▁▂▃▄▅▆▇█"
-
-
-def parse_info(text: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in text.split() if "=" in part)
 
 
 def trace_metadata(link: Link, info: dict[str, str]) -> dict[str, str]:
