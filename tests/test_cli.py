@@ -59,21 +59,29 @@ def esptool(mocker):
     return mocks
 
 
-def test_flash_writes_at_the_chip_offset_and_resets(esptool, tmp_path, capsys):
+@pytest.fixture
+def port(tmp_path):
+    """A serial port that exists (esptool, which would open it, is mocked)."""
+    path = tmp_path / "ttyFAKE"
+    path.touch()
+    return str(path)
+
+
+def test_flash_writes_at_the_chip_offset_and_resets(esptool, port, tmp_path, capsys):
     img = image(tmp_path / "s3.bin", 9)
-    code, out, err = run(capsys, "flash", "--port", "/dev/ttyFAKE", "--erase", str(img))
+    code, out, err = run(capsys, "flash", "--port", port, "--erase", str(img))
     assert code == 0, err
-    esptool["detect_chip"].assert_called_once_with("/dev/ttyFAKE")
+    assert esptool["detect_chip"].call_args.args == (port,)
     esptool["erase_flash"].assert_called_once()
     esp = esptool["detect_chip"].return_value
     esptool["write_flash"].assert_called_once_with(esp, [(0x0, str(img))])
     esptool["reset_chip"].assert_called_once_with(esp, "hard-reset")
 
 
-def test_esp32_image_goes_at_0x1000(esptool, tmp_path, capsys):
+def test_esp32_image_goes_at_0x1000(esptool, port, tmp_path, capsys):
     esptool["detect_chip"].return_value.CHIP_NAME = "ESP32"
     img = image(tmp_path / "esp32.bin", 0)
-    assert run(capsys, "flash", "--port", "/dev/ttyFAKE", str(img))[0] == 0
+    assert run(capsys, "flash", "--port", port, str(img))[0] == 0
     assert esptool["write_flash"].call_args.args[1] == [(0x1000, str(img))]
 
 
@@ -82,17 +90,17 @@ def test_esp32_image_goes_at_0x1000(esptool, tmp_path, capsys):
     (9, 0xE9, ["--chip", "esp32c3"], "built for esp32s3, not esp32c3"),
     (2, 0xE9, [], "chip ID 2"),
 ])
-def test_flash_refuses_wrong_images_before_touching_the_port(esptool, tmp_path, capsys, chip_id, magic, args,
+def test_flash_refuses_wrong_images_before_touching_the_port(esptool, port, tmp_path, capsys, chip_id, magic, args,
                                                              message):
     img = image(tmp_path / "x.bin", chip_id, magic)
-    code, _, err = run(capsys, "flash", "--port", "/dev/ttyFAKE", *args, str(img))
+    code, _, err = run(capsys, "flash", "--port", port, *args, str(img))
     assert code == 1 and message in err
     esptool["detect_chip"].assert_not_called()
 
 
-def test_flash_refuses_an_image_for_another_chip_than_detected(esptool, tmp_path, capsys):
+def test_flash_refuses_an_image_for_another_chip_than_detected(esptool, port, tmp_path, capsys):
     esptool["detect_chip"].return_value.CHIP_NAME = "ESP32-C3"
-    code, _, err = run(capsys, "flash", "--port", "/dev/ttyFAKE", str(image(tmp_path / "s3.bin", 9)))
+    code, _, err = run(capsys, "flash", "--port", port, str(image(tmp_path / "s3.bin", 9)))
     assert code == 1 and "is an ESP32-C3" in err
     esptool["write_flash"].assert_not_called()
 
