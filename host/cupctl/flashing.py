@@ -54,8 +54,7 @@ def flash(image: str | Path, port: str, chip: str | None = None, erase: bool = F
     built_for = image_chip(image)
     if chip and chip != built_for:
         raise FlashError("%s is built for %s, not %s: refusing to flash" % (image, built_for, chip))
-    log("connecting to the bootloader on %s..." % port)
-    esp = _connect(port)
+    esp = _connect(port, log)
     try:
         detected = esp.CHIP_NAME.lower().replace("-", "")
         if detected != built_for:
@@ -74,12 +73,13 @@ def flash(image: str | Path, port: str, chip: str | None = None, erase: bool = F
     return built_for
 
 
-def _connect(port: str):
+def _connect(port: str, log):
     """esptool's loader for the chip on ``port``, or FlashError in one line (esptool's own advice is many)."""
     from esptool import cmds
 
     if "/" in port and not Path(port).exists():  # COM3 and the like are not paths
         raise FlashError("no serial port %s: is the board plugged in? (cupctl boards lists ports)" % port)
+    log("connecting to the bootloader on %s..." % port)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # esptool's "Connecting....." and hints
             return cmds.detect_chip(port, connect_attempts=_CONNECT_ATTEMPTS)
