@@ -37,7 +37,12 @@ EPILOG = {
   cupctl monitor --port /dev/ttyUSB0 --teleplot""",
     "record": """examples:
   cupctl record -o session.csv
-  cupctl record -o long.csv --reconnect --duration 2400""",
+  cupctl record -o long.csv --reconnect --duration 2400
+
+replay: cupctl replay re-runs a recording from a moment the device is idle (or its boot).
+  A recording started during a session cannot replay that session: it replays from the
+  first idle row after it, and says so. To replay a whole session, start recording
+  before it: cupctl session start ... --record FILE, or cupctl record, then start.""",
     "plot": """examples:
   cupctl plot session.csv -o session.png""",
     "replay": """examples:
@@ -433,16 +438,26 @@ def do_replay(args) -> int:
 
     failed = 0
     for path in args.trace:
-        report = replay.replay(trace.read(path), args.runtime)
+        data = trace.read(path)
+        try:
+            report = replay.replay(data, args.runtime)
+        except trace.TraceError as e:
+            raise trace.TraceError("%s: %s" % (path, e))
+        skipped = " (from line %d: the recording began mid-session)" % data.line_numbers[report.first_row] \
+            if report.first_row else ""
         if report.ok:
-            print("%s: %d ticks replayed on %s, bit-exact, safety invariants hold" % (
-                path, report.ticks, args.runtime))
+            print("%s: %d ticks replayed on %s%s, bit-exact, safety invariants hold" % (
+                path, report.ticks, args.runtime, skipped))
             continue
         failed += 1
-        d = report.divergence
+        d, gap = report.divergence, report.gap
         if d is not None:
             print("%s:%d: DIVERGES at t=%d ms: %s recorded %d, replayed %d" % (
                 path, d.line, d.t_ms, d.column, d.recorded, d.replayed))
+        elif gap is not None:
+            print("%s:%d: GAP in %s at t=%d ms: %d follows %d (rows lost or deleted); the %d ticks before it "
+                  "replay bit-exact%s" % (path, gap.line, gap.column, gap.t_ms, gap.after, gap.before, report.ticks,
+                                          skipped))
         for violation in report.violations:
             print("%s: SAFETY %s" % (path, violation))
     return 1 if failed else 0
