@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import sys
 import tempfile
@@ -152,8 +153,12 @@ def _parser() -> argparse.ArgumentParser:
     def port(sub):
         sub.add_argument("--port", "-p", help="serial port (default: the one ESP32 found by USB VID/PID)")
 
+    def as_json(sub, what):
+        sub.add_argument("--json", action="store_true", help="print %s as JSON, for scripts" % what)
+
     sub = verb("boards", "List board files, or validate one and show its wiring.")
     sub.add_argument("board", nargs="?", help="board name from boards/ or a path to a board JSON file")
+    as_json(sub, "the list (or the board file and its warnings)")
 
     sub = verb("flash", "Write a MicroPython image to the board with esptool (image checked first).")
     port(sub)
@@ -178,11 +183,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--yes", "-y", action="store_true", help="skip the contraindication checklist")
     sub.add_argument("--detach", action="store_true", help="return once started instead of following")
     sub.add_argument("--record", metavar="TRACE.csv", help="also record the session to a trace")
+    as_json(sub, "the answer of status, stop or ack")
 
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
     port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    as_json(sub, "one line per telemetry row and event (JSON Lines)")
 
     sub = verb("record", "Record telemetry to a trace CSV, durably.")
     port(sub)
@@ -219,23 +226,30 @@ def do_boards(args) -> int:
     from cupctl import boards
 
     if args.board:
-        _, board = boards.load(args.board)
+        data, board = boards.load(args.board)
+        if args.json:
+            print(json.dumps({"path": str(boards.path_for(args.board)), "valid": True,
+                              "warnings": list(board.warnings), "board": data}))
+            return 0
         print(boards.wiring(board))
         for warning in board.warnings:
             print("warning: " + warning)
         print("valid: %s" % boards.path_for(args.board))
         return 0
-    import serial.tools.list_ports
+    from cupctl.link import ports
 
-    from cupctl.link import KNOWN_USB
-
+    files = [(name, *boards.load(name)) for name in boards.names()]
+    seen = ports()
+    if args.json:
+        print(json.dumps({"boards": [{"name": name, "chip": board.chip, "title": data.get("title", "")}
+                                     for name, data, board in files],
+                          "ports": [{"device": device, "kind": kind} for device, kind in seen]}))
+        return 0
     print("board files:")
-    for name in boards.names():
-        data, board = boards.load(name)
+    for name, data, board in files:
         print("  %-24s %-8s %s" % (name, board.chip, data.get("title", "")))
-    ports = [(p.device, KNOWN_USB.get((p.vid, p.pid))) for p in serial.tools.list_ports.comports()]
-    print("serial ports:" + ("" if ports else " none"))
-    for device, kind in ports:
+    print("serial ports:" + ("" if seen else " none"))
+    for device, kind in seen:
         print("  %-24s %s" % (device, kind or "(not a known ESP32 USB bridge)"))
     return 0
 
@@ -277,9 +291,15 @@ def do_session(args) -> int:
         if args.action != "start":
             if args.program or args.params:
                 raise ValueError("'session %s' takes no program or parameters" % args.action)
-            verb = {"stop": "stop", "status": "status", "ack": "ack"}[args.action]
-            print(link.command(verb))
+            answer = link.command(args.action)
+            if args.action == "status":
+                fields = live.parse_status(answer)
+                print(json.dumps(fields) if args.json else live.format_status(fields))
+            else:
+                print(json.dumps({"result": answer}) if args.json else answer)
             return 0
+        if args.json:
+            raise ValueError("--json is for session status, stop and ack; session start shows a live view")
         line = _start_line(args, link)
         if not args.yes and not _confirm_checklist():
             print("not started")
@@ -357,12 +377,25 @@ def do_monitor(args) -> int:
     from cupctl.link import Link
 
     with Link(args.port) as link:
-        print("monitoring %s (Ctrl-C to quit)" % link.port)
+        if args.json:
+            show = _print_json
+        else:
+            print("monitoring %s (Ctrl-C to quit)" % link.port)
+            show = live.View(teleplot=args.teleplot).show
         try:
-            live.follow(link, live.View(teleplot=args.teleplot).show, duration_s=args.duration)
+            live.follow(link, show, duration_s=args.duration)
         except KeyboardInterrupt:
-            print()
+            if not args.json:
+                print()
     return 0
+
+
+def _print_json(record) -> None:
+    from cupctl import live
+
+    line = live.as_json(record)
+    if line is not None:
+        print(line, flush=True)
 
 
 def do_record(args) -> int:

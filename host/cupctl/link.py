@@ -38,6 +38,11 @@ def parse_info(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split() if "=" in part)
 
 
+def ports() -> list[tuple[str, str | None]]:
+    """Every serial port seen, with the name of its ESP32 USB bridge (None if not a known one)."""
+    return [(p.device, KNOWN_USB.get((p.vid, p.pid))) for p in serial.tools.list_ports.comports()]
+
+
 def find_port() -> str:
     """The single ESP32-looking USB serial port, by VID/PID."""
     found = [p for p in serial.tools.list_ports.comports() if (p.vid, p.pid) in KNOWN_USB]
