@@ -10,7 +10,7 @@ from cupctl import cli, trace
 from cupctl.sim import scenario, virtual_time
 from tests.conftest import ROOT
 
-VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim")
+VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl")
 
 
 def run(capsys, *argv):

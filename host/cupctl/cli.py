@@ -44,6 +44,15 @@ replay: cupctl replay re-runs a recording from a moment the device is idle (or i
   A recording started during a session cannot replay that session: it replays from the
   first idle row after it, and says so. To replay a whole session, start recording
   before it: cupctl session start ... --record FILE, or cupctl record, then start.""",
+    "info": """examples:
+  cupctl info                         firmware version, board, chip and limits of the connected board
+  cupctl info --port u0 --json""",
+    "doctor": """examples:
+  cupctl doctor                       check this machine: serial permissions, ports, unix port, config
+  cupctl doctor --port /dev/ttyUSB0   also check that the board answers and runs this host's version""",
+    "repl": """examples:
+  cupctl repl                         maintenance mode (cup vented, no watchdog), then mpremote's REPL
+  cupctl repl --port a0""",
     "plot": """examples:
   cupctl plot session.csv -o session.png""",
     "replay": """examples:
@@ -64,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _apply_defaults(args)
         return args.handler(args) or 0
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -125,8 +135,27 @@ def _why(error: OSError, folder: Path) -> str:
     return error.strerror or str(error)
 
 
+def _apply_defaults(args) -> None:
+    """Fill --port, --baud, deploy's --board and session's --cup from the environment or config file."""
+    from cupctl.link import expand_port
+
+    wanted = [key for key in ("port", "baud") if getattr(args, key, "") is None]
+    wanted += [key for verb, key in (("deploy", "board"), ("session", "cup"))
+               if args.verb == verb and getattr(args, key) is None]
+    if wanted:
+        from cupctl import config
+
+        values = config.defaults()
+        for key in wanted:
+            if key in values:
+                setattr(args, key, values[key])
+    if getattr(args, "port", None):
+        args.port = expand_port(args.port)
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.boards import BoardFileError
+    from cupctl.config import ConfigError
     from cupctl.deploy import DeployError
     from cupctl.flashing import FlashError
     from cupctl.link import LinkError
@@ -134,8 +163,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.sim.scenario import ScenarioError
     from cupctl.trace import TraceError
 
-    return (BoardFileError, DeployError, FlashError, LinkError, RuntimeUnavailable, ScenarioError, TraceError,
-            ValueError)
+    return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, RuntimeUnavailable, ScenarioError,
+            TraceError, ValueError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,7 +180,14 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     def port(sub):
-        sub.add_argument("--port", "-p", help="serial port (default: the one ESP32 found by USB VID/PID)")
+        sub.add_argument("--port", "-p", help="serial port, or a shortcut: u0 /dev/ttyUSB0, a0 /dev/ttyACM0, "
+                         "c3 COM3 (default: $CUPCTL_PORT, then the config file, then the one ESP32 found by "
+                         "USB VID/PID)")
+
+    def serial_port(sub):
+        port(sub)
+        sub.add_argument("--baud", type=int, help="baud rate (default: $CUPCTL_BAUD, then the config file, "
+                         "then 115200)")
 
     def as_json(sub, what):
         sub.add_argument("--json", action="store_true", help="print %s as JSON, for scripts" % what)
@@ -169,14 +205,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = verb("deploy", "Copy the firmware and board file to the board; only changed files are sent.")
     port(sub)
-    sub.add_argument("--board", default=None, help="board name or JSON file (default: esp32-devkitc)")
+    sub.add_argument("--board", default=None, help="board name or JSON file (default: $CUPCTL_BOARD, then the "
+                     "config file, then esp32-devkitc)")
 
     sub = verb("session", "Start, stop, query or acknowledge a therapy session on the board.")
-    port(sub)
+    serial_port(sub)
     sub.add_argument("action", choices=("start", "stop", "status", "ack"))
     sub.add_argument("program", nargs="?", help="static, massage, interval or ramp (for start)")
     sub.add_argument("params", nargs="*", metavar="KEY=VALUE", help="program parameters, e.g. target=30")
-    sub.add_argument("--cup", help="cup size from the board file (default: the board's first cup)")
+    sub.add_argument("--cup", help="cup size from the board file (default: $CUPCTL_CUP, then the config "
+                     "file, then the board's first cup)")
     sub.add_argument("--board", help="board file to check parameters against (default: ask the device)")
     sub.add_argument("--heartbeat", type=float, default=0, metavar="S",
                      help="device faults if this host is silent for S seconds (default: off)")
@@ -186,18 +224,29 @@ def _parser() -> argparse.ArgumentParser:
     as_json(sub, "the answer of status, stop or ack")
 
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
-    port(sub)
+    serial_port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     as_json(sub, "one line per telemetry row and event (JSON Lines)")
 
     sub = verb("record", "Record telemetry to a trace CSV, durably.")
-    port(sub)
+    serial_port(sub)
     sub.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     sub.add_argument("--reconnect", action="store_true", help="if the cable drops, wait for the board and go on")
     sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, "
                      "one row per tick, as replay needs)")
+
+    sub = verb("info", "Show the connected board's firmware version, board file, chip and limits.")
+    serial_port(sub)
+    as_json(sub, "the board's answer")
+
+    sub = verb("doctor", "Check this machine and, with a port, the board: permissions, ports, versions.")
+    serial_port(sub)
+
+    sub = verb("repl", "Reboot the board into maintenance mode (cup vented, no watchdog), then open "
+                       "mpremote's REPL.")
+    port(sub)
 
     sub = verb("plot", "Plot a trace to PNG: vacuum, target, duty, valve, state and faults.")
     sub.add_argument("trace", help="trace CSV")
@@ -283,11 +332,10 @@ def do_deploy(args) -> int:
 
 def do_session(args) -> int:
     from cupctl import live
-    from cupctl.link import Link
 
     if args.record:
         _output_file(args.record, "trace")
-    with Link(args.port) as link:
+    with _link(args) as link:
         if args.action != "start":
             if args.program or args.params:
                 raise ValueError("'session %s' takes no program or parameters" % args.action)
@@ -374,9 +422,8 @@ def _confirm_checklist() -> bool:
 
 def do_monitor(args) -> int:
     from cupctl import live
-    from cupctl.link import Link
 
-    with Link(args.port) as link:
+    with _link(args) as link:
         if args.json:
             show = _print_json
         else:
@@ -400,7 +447,7 @@ def _print_json(record) -> None:
 
 def do_record(args) -> int:
     from cupctl import live
-    from cupctl.link import Link, LinkError
+    from cupctl.link import LinkError
 
     _output_file(args.output, "trace")
     recorder = None
@@ -408,7 +455,7 @@ def do_record(args) -> int:
     try:
         while True:
             try:
-                with Link(args.port) as link:
+                with _link(args) as link:
                     info = link.info()
                     rate = "rate %d" % (args.rate or int(info.get("loop_hz", 100)))
                     link.command(rate)
@@ -435,6 +482,58 @@ def do_record(args) -> int:
             recorder.close()
     print("\nrecorded %d rows to %s (%d sequence gaps)" % (recorder.count, args.output, recorder.gaps))
     return 0
+
+
+def do_info(args) -> int:
+    from version import VERSION
+
+    with _link(args) as link:
+        info = link.info()
+    if args.json:
+        from cupctl import live
+
+        print(json.dumps(live.with_numbers(info)))
+        return 0
+    print("firmware %s (protocol %s) on %s, board file %s" % (
+        info.get("version", "?"), info.get("protocol", "?"), info.get("chip", "?"), info.get("board", "?")))
+    print("loop %s Hz, targets up to %s kPa, sessions up to %d min" % (
+        info.get("loop_hz", "?"), _kpa_of(info, "max_target_pa"), int(info.get("max_session_ms", 0)) // 60000))
+    for cup in filter(None, info.get("cups", "").split(";")):
+        name, diameter, limit = (cup.split(":") + ["", ""])[:3]
+        print("cup %s: %s, hard limit %s kPa" % (name, diameter.replace("mm", " mm"), _kpa_of({"x": limit}, "x")))
+    if info.get("version") != VERSION:
+        print("this host ships firmware %s: cupctl deploy installs it" % VERSION)
+    return 0
+
+
+def _kpa_of(info: dict[str, str], key: str) -> str:
+    from cupctl import live
+
+    value = info.get(key, "")
+    return live.kpa(int(value)) if value.lstrip("-").isdigit() else "?"
+
+
+def do_doctor(args) -> int:
+    from cupctl import doctor
+
+    failed = 0
+    for status, text in doctor.checks(args.port, args.baud):
+        print("%-5s %s" % (status, text))
+        failed += status == doctor.FAIL
+    return 1 if failed else 0
+
+
+def do_repl(args) -> int:
+    import subprocess
+
+    from cupctl import deploy
+    from cupctl.link import find_port
+
+    port = args.port or find_port()
+    deploy.enter_maintenance(port, print)
+    print("maintenance mode on %s: cup vented, no control loop, no watchdog. Ctrl-] leaves the REPL; "
+          "then reset the board (or cupctl deploy) to run the firmware again" % port, flush=True)
+    return subprocess.call([sys.executable, "-m", "mpremote", "connect", port, "repl"])
 
 
 def _wait_for_port(port: str | None) -> None:
@@ -530,6 +629,12 @@ def do_sim(args) -> int:
         print("plotted %s" % plot.plot(trace.read(args.record), args.plot,
                                        loaded.board.cup(_cup_of(loaded)).hard_limit_pa))
     return 0
+
+
+def _link(args):
+    from cupctl.link import BAUD, Link
+
+    return Link(args.port, args.baud or BAUD)
 
 
 def _cup_of(loaded) -> str:

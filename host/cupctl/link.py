@@ -7,6 +7,7 @@ would reset the chip (esptool uses them on purpose; we must not).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -36,6 +37,14 @@ class LinkError(RuntimeError):
 def parse_info(text: str) -> dict[str, str]:
     """``key=value`` words of an ``info`` or ``status`` answer as a dict."""
     return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def expand_port(name: str) -> str:
+    """mpremote's port shortcuts: u0 is /dev/ttyUSB0, a0 /dev/ttyACM0, c3 COM3; anything else as given."""
+    match = re.fullmatch(r"([uac])(\d+)", name)
+    if not match:
+        return name
+    return {"u": "/dev/ttyUSB", "a": "/dev/ttyACM", "c": "COM"}[match[1]] + match[2]
 
 
 def ports() -> list[tuple[str, str | None]]:

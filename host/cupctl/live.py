@@ -32,11 +32,14 @@ def kpa(pa: int) -> str:
 def parse_status(text: str) -> dict[str, int | str]:
     """The ``status`` answer as a dict: numbers as ints, ``program`` as its whole description."""
     head, _, program = text.partition(" program=")
-    fields: dict[str, int | str] = {}
-    for key, value in parse_info(head).items():
-        fields[key] = int(value) if value.lstrip("-").isdigit() else value
+    fields = with_numbers(parse_info(head))
     fields["program"] = program or "none"
     return fields
+
+
+def with_numbers(fields: dict[str, str]) -> dict[str, int | str]:
+    """The same fields with whole numbers as ints (for --json)."""
+    return {key: int(value) if value.lstrip("-").isdigit() else value for key, value in fields.items()}
 
 
 def format_status(fields: dict[str, int | str]) -> str:
