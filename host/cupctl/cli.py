@@ -7,15 +7,14 @@ as one of the library's error types and printed as one line, never a traceback.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from cupctl import __version__, fw  # noqa: F401  (fw: the firmware modules become importable)
+from cupctl.outputs import check_file, check_folder
 
 EPILOG = {
     "boards": """examples:
@@ -90,51 +89,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-class OutputError(ValueError):
-    """An output file or folder that cannot be written; raised before any work starts."""
-
-
-def _output_file(path: str, what: str) -> None:
-    """Refuse an output file that cannot be written, before a session, recording or simulation starts.
-
-    The file's folder is created (the writers would create it anyway); the file itself is left as it was.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise OutputError("%s %s is a folder: give a file name, e.g. %s" % (what, path, target / ("out" + (
-            ".png" if what == "plot" else ".csv"))))
-    existed = target.exists()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "a"):
-            pass
-        if not existed:
-            target.unlink()
-    except OSError as e:
-        raise OutputError("cannot write %s %s: %s" % (what, path, _why(e, target.parent)))
-
-
-def _output_dir(path: str, what: str) -> None:
-    """Refuse an output folder that cannot be created or written into."""
-    target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise OutputError("%s %s is a file, not a folder" % (what, path))
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=target).close()
-    except OSError as e:
-        raise OutputError("cannot write %s %s: %s" % (what, path, _why(e, target)))
-
-
-def _why(error: OSError, folder: Path) -> str:
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "no permission to write in %s" % folder
-    if error.errno == errno.ENOENT:  # /proc, /sys and the like: the folder exists but takes nothing new
-        existing = next(p for p in (folder, *folder.parents) if p.exists())
-        return "%s does not take new files or folders" % existing
-    return error.strerror or str(error)
-
-
 def _apply_defaults(args) -> None:
     """Fill --port, --baud, deploy's --board and session's --cup from the environment or config file."""
     from cupctl.link import expand_port
@@ -160,11 +114,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.flashing import FlashError
     from cupctl.link import LinkError
     from cupctl.mpunix import RuntimeUnavailable
+    from cupctl.outputs import OutputError
     from cupctl.sim.scenario import ScenarioError
     from cupctl.trace import TraceError
 
-    return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, RuntimeUnavailable, ScenarioError,
-            TraceError, ValueError)
+    return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, OutputError, RuntimeUnavailable,
+            ScenarioError, TraceError, ValueError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -334,7 +289,7 @@ def do_session(args) -> int:
     from cupctl import live
 
     if args.record:
-        _output_file(args.record, "trace")
+        check_file(args.record, "trace")
     with _link(args) as link:
         if args.action != "start":
             if args.program or args.params:
@@ -449,7 +404,7 @@ def do_record(args) -> int:
     from cupctl import live
     from cupctl.link import LinkError
 
-    _output_file(args.output, "trace")
+    check_file(args.output, "trace")
     recorder = None
     end = time.monotonic() + args.duration if args.duration else None
     try:
@@ -556,7 +511,7 @@ def do_plot(args) -> int:
 
     data = trace.read(args.trace)
     out = args.output or str(Path(args.trace).with_suffix(".png"))
-    _output_file(out, "plot")
+    check_file(out, "plot")
     try:
         limit = min(c.hard_limit_pa for c in replay.board_of(data).cups)
     except trace.TraceError:
@@ -602,20 +557,20 @@ def do_sim(args) -> int:
         from cupctl.sim import vboard
 
         if args.flash:
-            _output_dir(args.flash, "flash folder")
+            check_folder(args.flash, "flash folder")
         return vboard.serve(args.board, args.flash, args.scenario)
     if args.demo:
         from cupctl.sim import demo
 
-        _output_dir(args.out, "output folder")
+        check_folder(args.out, "output folder")
         return demo.run(Path(args.out))
     from cupctl.sim import scenario, virtual_time
 
     if not args.record:
         raise ValueError("--scenario needs --record OUT.csv")
-    _output_file(args.record, "trace")
+    check_file(args.record, "trace")
     if args.plot:
-        _output_file(args.plot, "plot")
+        check_file(args.plot, "plot")
     loaded = scenario.load(args.scenario)
     started = time.monotonic()
     rows = virtual_time.run(loaded, args.record, args.runtime,
