@@ -41,3 +41,9 @@ def test_the_program_limits_match_the_shipped_boards():
     programs = README[README.index("### Programs"):README.index("## Simulation")]
     ranges = re.findall(r"`(?:target|high)` \d+-(\d+) kPa", programs)
     assert ranges and all(int(top) <= cap for top in ranges), "a target range above what the boards allow"
+
+
+def test_recovery_warns_that_mpremote_on_a_running_board_ends_in_a_watchdog_reset():
+    recovery = " ".join(README[README.index("### Recovery"):README.index("## CLI reference")].split())
+    assert "Using `mpremote` on a board whose firmware is running" in recovery
+    assert "latched `watchdog_reset` fault" in recovery and "`cupctl session ack`" in recovery
