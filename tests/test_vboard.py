@@ -122,8 +122,8 @@ def test_cli_session_record_then_replay_bit_exact(make_vboard, tmp_path):
     stdout, stderr = session.communicate(timeout=15)
     assert session.returncode == 130, stderr
     assert "stopped by Ctrl-C; cup vented" in stdout and "recorded" in stdout
-    status = subprocess.run([*cli, "session", "status", "--port", vb.port], capture_output=True, text=True)
-    assert status.stdout.startswith("state=idle fault=none")
+    status = subprocess.run([*cli, "session", "status", "--port", vb.port, "--json"], capture_output=True, text=True)
+    assert json.loads(status.stdout)["state"] == "idle" and json.loads(status.stdout)["fault"] == "none"
     recorded = subprocess.run([*cli, "record", "-o", str(tmp_path / "after.csv"), "--port", vb.port,
                                "--duration", "1"], capture_output=True, text=True, timeout=30)
     assert recorded.returncode == 0 and "0 sequence gaps" in recorded.stdout, recorded.stderr
@@ -148,9 +148,9 @@ def test_cli_serve_prints_the_port_first_and_monitor_works_on_it(tmp_path, micro
                                  capture_output=True, text=True, timeout=30)
         assert monitor.returncode == 0, monitor.stderr
         assert "vacuum" in monitor.stdout and "state,idle" in monitor.stdout
-        status = subprocess.run([sys.executable, "-m", "cupctl.cli", "session", "status", "--port", port],
+        status = subprocess.run([sys.executable, "-m", "cupctl.cli", "session", "status", "--port", port, "--json"],
                                 capture_output=True, text=True, timeout=30)
-        ambient = int(status.stdout.split("ambient_pa=")[1].split()[0])
+        ambient = json.loads(status.stdout)["ambient_pa"]
         assert abs(ambient - 95000) < 100  # the scenario's plant is behind the port
     finally:
         serve.send_signal(signal.SIGINT)

@@ -7,12 +7,14 @@ as one of the library's error types and printed as one line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from cupctl import __version__, fw  # noqa: F401  (fw: the firmware modules become importable)
+from cupctl.outputs import check_file, check_folder
 
 EPILOG = {
     "boards": """examples:
@@ -35,7 +37,21 @@ EPILOG = {
   cupctl monitor --port /dev/ttyUSB0 --teleplot""",
     "record": """examples:
   cupctl record -o session.csv
-  cupctl record -o long.csv --reconnect --duration 2400""",
+  cupctl record -o long.csv --reconnect --duration 2400
+
+replay: cupctl replay re-runs a recording from a moment the device is idle (or its boot).
+  A recording started during a session cannot replay that session: it replays from the
+  first idle row after it, and says so. To replay a whole session, start recording
+  before it: cupctl session start ... --record FILE, or cupctl record, then start.""",
+    "info": """examples:
+  cupctl info                         firmware version, board, chip and limits of the connected board
+  cupctl info --port u0 --json""",
+    "doctor": """examples:
+  cupctl doctor                       check this machine: serial permissions, ports, unix port, config
+  cupctl doctor --port /dev/ttyUSB0   also check that the board answers and runs this host's version""",
+    "repl": """examples:
+  cupctl repl                         maintenance mode (cup vented, no watchdog), then mpremote's REPL
+  cupctl repl --port a0""",
     "plot": """examples:
   cupctl plot session.csv -o session.png""",
     "replay": """examples:
@@ -56,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _apply_defaults(args)
         return args.handler(args) or 0
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
@@ -66,19 +83,43 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as e:
         print("cupctl %s: error: %s" % (args.verb, e), file=sys.stderr)
         return 1
+    except OSError as e:  # a file or device the checks above did not foresee (disk full, ...): still one line
+        where = "%s: " % e.filename if e.filename else ""
+        print("cupctl %s: error: %s%s" % (args.verb, where, e.strerror or e), file=sys.stderr)
+        return 1
+
+
+def _apply_defaults(args) -> None:
+    """Fill --port, --baud, deploy's --board and session's --cup from the environment or config file."""
+    from cupctl.link import expand_port
+
+    wanted = [key for key in ("port", "baud") if getattr(args, key, "") is None]
+    wanted += [key for verb, key in (("deploy", "board"), ("session", "cup"))
+               if args.verb == verb and getattr(args, key) is None]
+    if wanted:
+        from cupctl import config
+
+        values = config.defaults()
+        for key in wanted:
+            if key in values:
+                setattr(args, key, values[key])
+    if getattr(args, "port", None):
+        args.port = expand_port(args.port)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.boards import BoardFileError
+    from cupctl.config import ConfigError
     from cupctl.deploy import DeployError
     from cupctl.flashing import FlashError
     from cupctl.link import LinkError
     from cupctl.mpunix import RuntimeUnavailable
+    from cupctl.outputs import OutputError
     from cupctl.sim.scenario import ScenarioError
     from cupctl.trace import TraceError
 
-    return (BoardFileError, DeployError, FlashError, LinkError, RuntimeUnavailable, ScenarioError, TraceError,
-            ValueError)
+    return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, OutputError, RuntimeUnavailable,
+            ScenarioError, TraceError, ValueError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,10 +135,21 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     def port(sub):
-        sub.add_argument("--port", "-p", help="serial port (default: the one ESP32 found by USB VID/PID)")
+        sub.add_argument("--port", "-p", help="serial port, or a shortcut: u0 /dev/ttyUSB0, a0 /dev/ttyACM0, "
+                         "c3 COM3 (default: $CUPCTL_PORT, then the config file, then the one ESP32 found by "
+                         "USB VID/PID)")
+
+    def serial_port(sub):
+        port(sub)
+        sub.add_argument("--baud", type=int, help="baud rate (default: $CUPCTL_BAUD, then the config file, "
+                         "then 115200)")
+
+    def as_json(sub, what):
+        sub.add_argument("--json", action="store_true", help="print %s as JSON, for scripts" % what)
 
     sub = verb("boards", "List board files, or validate one and show its wiring.")
     sub.add_argument("board", nargs="?", help="board name from boards/ or a path to a board JSON file")
+    as_json(sub, "the list (or the board file and its warnings)")
 
     sub = verb("flash", "Write a MicroPython image to the board with esptool (image checked first).")
     port(sub)
@@ -108,33 +160,48 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = verb("deploy", "Copy the firmware and board file to the board; only changed files are sent.")
     port(sub)
-    sub.add_argument("--board", default=None, help="board name or JSON file (default: esp32-devkitc)")
+    sub.add_argument("--board", default=None, help="board name or JSON file (default: $CUPCTL_BOARD, then the "
+                     "config file, then esp32-devkitc)")
 
     sub = verb("session", "Start, stop, query or acknowledge a therapy session on the board.")
-    port(sub)
+    serial_port(sub)
     sub.add_argument("action", choices=("start", "stop", "status", "ack"))
     sub.add_argument("program", nargs="?", help="static, massage, interval or ramp (for start)")
     sub.add_argument("params", nargs="*", metavar="KEY=VALUE", help="program parameters, e.g. target=30")
-    sub.add_argument("--cup", help="cup size from the board file (default: the board's first cup)")
+    sub.add_argument("--cup", help="cup size from the board file (default: $CUPCTL_CUP, then the config "
+                     "file, then the board's first cup)")
     sub.add_argument("--board", help="board file to check parameters against (default: ask the device)")
     sub.add_argument("--heartbeat", type=float, default=0, metavar="S",
                      help="device faults if this host is silent for S seconds (default: off)")
     sub.add_argument("--yes", "-y", action="store_true", help="skip the contraindication checklist")
     sub.add_argument("--detach", action="store_true", help="return once started instead of following")
     sub.add_argument("--record", metavar="TRACE.csv", help="also record the session to a trace")
+    as_json(sub, "the answer of status, stop or ack")
 
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
-    port(sub)
+    serial_port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    as_json(sub, "one line per telemetry row and event (JSON Lines)")
 
     sub = verb("record", "Record telemetry to a trace CSV, durably.")
-    port(sub)
+    serial_port(sub)
     sub.add_argument("-o", "--output", required=True, metavar="TRACE.csv")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     sub.add_argument("--reconnect", action="store_true", help="if the cable drops, wait for the board and go on")
     sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, "
                      "one row per tick, as replay needs)")
+
+    sub = verb("info", "Show the connected board's firmware version, board file, chip and limits.")
+    serial_port(sub)
+    as_json(sub, "the board's answer")
+
+    sub = verb("doctor", "Check this machine and, with a port, the board: permissions, ports, versions.")
+    serial_port(sub)
+
+    sub = verb("repl", "Reboot the board into maintenance mode (cup vented, no watchdog), then open "
+                       "mpremote's REPL.")
+    port(sub)
 
     sub = verb("plot", "Plot a trace to PNG: vacuum, target, duty, valve, state and faults.")
     sub.add_argument("trace", help="trace CSV")
@@ -163,23 +230,30 @@ def do_boards(args) -> int:
     from cupctl import boards
 
     if args.board:
-        _, board = boards.load(args.board)
+        data, board = boards.load(args.board)
+        if args.json:
+            print(json.dumps({"path": str(boards.path_for(args.board)), "valid": True,
+                              "warnings": list(board.warnings), "board": data}))
+            return 0
         print(boards.wiring(board))
         for warning in board.warnings:
             print("warning: " + warning)
         print("valid: %s" % boards.path_for(args.board))
         return 0
-    import serial.tools.list_ports
+    from cupctl.link import ports
 
-    from cupctl.link import KNOWN_USB
-
+    files = [(name, *boards.load(name)) for name in boards.names()]
+    seen = ports()
+    if args.json:
+        print(json.dumps({"boards": [{"name": name, "chip": board.chip, "title": data.get("title", "")}
+                                     for name, data, board in files],
+                          "ports": [{"device": device, "kind": kind} for device, kind in seen]}))
+        return 0
     print("board files:")
-    for name in boards.names():
-        data, board = boards.load(name)
+    for name, data, board in files:
         print("  %-24s %-8s %s" % (name, board.chip, data.get("title", "")))
-    ports = [(p.device, KNOWN_USB.get((p.vid, p.pid))) for p in serial.tools.list_ports.comports()]
-    print("serial ports:" + ("" if ports else " none"))
-    for device, kind in ports:
+    print("serial ports:" + ("" if seen else " none"))
+    for device, kind in seen:
         print("  %-24s %s" % (device, kind or "(not a known ESP32 USB bridge)"))
     return 0
 
@@ -213,22 +287,29 @@ def do_deploy(args) -> int:
 
 def do_session(args) -> int:
     from cupctl import live
-    from cupctl.link import Link
 
-    with Link(args.port) as link:
+    if args.record:
+        check_file(args.record, "trace")
+    with _link(args) as link:
         if args.action != "start":
             if args.program or args.params:
                 raise ValueError("'session %s' takes no program or parameters" % args.action)
-            verb = {"stop": "stop", "status": "status", "ack": "ack"}[args.action]
-            print(link.command(verb))
+            answer = link.command(args.action)
+            if args.action == "status":
+                fields = live.parse_status(answer)
+                print(json.dumps(fields) if args.json else live.format_status(fields))
+            else:
+                print(json.dumps({"result": answer}) if args.json else answer)
             return 0
+        if args.json:
+            raise ValueError("--json is for session status, stop and ack; session start shows a live view")
         line = _start_line(args, link)
         if not args.yes and not _confirm_checklist():
             print("not started")
             return 1
         recorder = None
         if args.record:
-            info = live.parse_info(link.command("info"))
+            info = link.info()
             rate = "rate %s" % info.get("loop_hz", "100")
             recorder = live.Recorder(args.record, live.trace_metadata(link, info), lambda: link.write_line(rate))
             link.command(rate)
@@ -264,7 +345,7 @@ def _start_line(args, link) -> str:
     """Validate against the board's limits locally, before anything is sent."""
     import programs
 
-    from cupctl import boards, live
+    from cupctl import boards
 
     if not args.program:
         raise ValueError("session start needs a program: static, massage, interval or ramp")
@@ -274,7 +355,7 @@ def _start_line(args, link) -> str:
         if not eq or not key or not value:
             raise ValueError("parameter %r: expected KEY=VALUE, e.g. target=30" % item)
         params[key] = value
-    board_name = args.board or live.parse_info(link.command("info")).get("board", boards.DEFAULT)
+    board_name = args.board or link.info().get("board", boards.DEFAULT)
     _, board = boards.load(board_name)
     cup = board.cup(args.cup) if args.cup else board.cups[0]
     program = programs.build(args.program, params, board, cup)
@@ -296,28 +377,41 @@ def _confirm_checklist() -> bool:
 
 def do_monitor(args) -> int:
     from cupctl import live
-    from cupctl.link import Link
 
-    with Link(args.port) as link:
-        print("monitoring %s (Ctrl-C to quit)" % link.port)
+    with _link(args) as link:
+        if args.json:
+            show = _print_json
+        else:
+            print("monitoring %s (Ctrl-C to quit)" % link.port)
+            show = live.View(teleplot=args.teleplot).show
         try:
-            live.follow(link, live.View(teleplot=args.teleplot).show, duration_s=args.duration)
+            live.follow(link, show, duration_s=args.duration)
         except KeyboardInterrupt:
-            print()
+            if not args.json:
+                print()
     return 0
+
+
+def _print_json(record) -> None:
+    from cupctl import live
+
+    line = live.as_json(record)
+    if line is not None:
+        print(line, flush=True)
 
 
 def do_record(args) -> int:
     from cupctl import live
-    from cupctl.link import Link, LinkError
+    from cupctl.link import LinkError
 
+    check_file(args.output, "trace")
     recorder = None
     end = time.monotonic() + args.duration if args.duration else None
     try:
         while True:
             try:
-                with Link(args.port) as link:
-                    info = live.parse_info(link.command("info"))
+                with _link(args) as link:
+                    info = link.info()
                     rate = "rate %d" % (args.rate or int(info.get("loop_hz", 100)))
                     link.command(rate)
                     if recorder is None:
@@ -345,6 +439,58 @@ def do_record(args) -> int:
     return 0
 
 
+def do_info(args) -> int:
+    from version import VERSION
+
+    with _link(args) as link:
+        info = link.info()
+    if args.json:
+        from cupctl import live
+
+        print(json.dumps(live.with_numbers(info)))
+        return 0
+    print("firmware %s (protocol %s) on %s, board file %s" % (
+        info.get("version", "?"), info.get("protocol", "?"), info.get("chip", "?"), info.get("board", "?")))
+    print("loop %s Hz, targets up to %s kPa, sessions up to %d min" % (
+        info.get("loop_hz", "?"), _kpa_of(info, "max_target_pa"), int(info.get("max_session_ms", 0)) // 60000))
+    for cup in filter(None, info.get("cups", "").split(";")):
+        name, diameter, limit = (cup.split(":") + ["", ""])[:3]
+        print("cup %s: %s, hard limit %s kPa" % (name, diameter.replace("mm", " mm"), _kpa_of({"x": limit}, "x")))
+    if info.get("version") != VERSION:
+        print("this host ships firmware %s: cupctl deploy installs it" % VERSION)
+    return 0
+
+
+def _kpa_of(info: dict[str, str], key: str) -> str:
+    from cupctl import live
+
+    value = info.get(key, "")
+    return live.kpa(int(value)) if value.lstrip("-").isdigit() else "?"
+
+
+def do_doctor(args) -> int:
+    from cupctl import doctor
+
+    failed = 0
+    for status, text in doctor.checks(args.port, args.baud):
+        print("%-5s %s" % (status, text))
+        failed += status == doctor.FAIL
+    return 1 if failed else 0
+
+
+def do_repl(args) -> int:
+    import subprocess
+
+    from cupctl import deploy
+    from cupctl.link import find_port
+
+    port = args.port or find_port()
+    deploy.enter_maintenance(port, print)
+    print("maintenance mode on %s: cup vented, no control loop, no watchdog. Ctrl-] leaves the REPL; "
+          "then reset the board (or cupctl deploy) to run the firmware again" % port, flush=True)
+    return subprocess.call([sys.executable, "-m", "mpremote", "connect", port, "repl"])
+
+
 def _wait_for_port(port: str | None) -> None:
     from cupctl.link import LinkError, find_port
 
@@ -365,6 +511,7 @@ def do_plot(args) -> int:
 
     data = trace.read(args.trace)
     out = args.output or str(Path(args.trace).with_suffix(".png"))
+    check_file(out, "plot")
     try:
         limit = min(c.hard_limit_pa for c in replay.board_of(data).cups)
     except trace.TraceError:
@@ -378,16 +525,26 @@ def do_replay(args) -> int:
 
     failed = 0
     for path in args.trace:
-        report = replay.replay(trace.read(path), args.runtime)
+        data = trace.read(path)
+        try:
+            report = replay.replay(data, args.runtime)
+        except trace.TraceError as e:
+            raise trace.TraceError("%s: %s" % (path, e))
+        skipped = " (from line %d: the recording began mid-session)" % data.line_numbers[report.first_row] \
+            if report.first_row else ""
         if report.ok:
-            print("%s: %d ticks replayed on %s, bit-exact, safety invariants hold" % (
-                path, report.ticks, args.runtime))
+            print("%s: %d ticks replayed on %s%s, bit-exact, safety invariants hold" % (
+                path, report.ticks, args.runtime, skipped))
             continue
         failed += 1
-        d = report.divergence
+        d, gap = report.divergence, report.gap
         if d is not None:
             print("%s:%d: DIVERGES at t=%d ms: %s recorded %d, replayed %d" % (
                 path, d.line, d.t_ms, d.column, d.recorded, d.replayed))
+        elif gap is not None:
+            print("%s:%d: GAP in %s at t=%d ms: %d follows %d (rows lost or deleted); the %d ticks before it "
+                  "replay bit-exact%s" % (path, gap.line, gap.column, gap.t_ms, gap.after, gap.before, report.ticks,
+                                          skipped))
         for violation in report.violations:
             print("%s: SAFETY %s" % (path, violation))
     return 1 if failed else 0
@@ -399,15 +556,21 @@ def do_sim(args) -> int:
     if args.serve:
         from cupctl.sim import vboard
 
+        if args.flash:
+            check_folder(args.flash, "flash folder")
         return vboard.serve(args.board, args.flash, args.scenario)
     if args.demo:
         from cupctl.sim import demo
 
+        check_folder(args.out, "output folder")
         return demo.run(Path(args.out))
     from cupctl.sim import scenario, virtual_time
 
     if not args.record:
         raise ValueError("--scenario needs --record OUT.csv")
+    check_file(args.record, "trace")
+    if args.plot:
+        check_file(args.plot, "plot")
     loaded = scenario.load(args.scenario)
     started = time.monotonic()
     rows = virtual_time.run(loaded, args.record, args.runtime,
@@ -421,6 +584,12 @@ def do_sim(args) -> int:
         print("plotted %s" % plot.plot(trace.read(args.record), args.plot,
                                        loaded.board.cup(_cup_of(loaded)).hard_limit_pa))
     return 0
+
+
+def _link(args):
+    from cupctl.link import BAUD, Link
+
+    return Link(args.port, args.baud or BAUD)
 
 
 def _cup_of(loaded) -> str:

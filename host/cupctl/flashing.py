@@ -8,6 +8,8 @@ MicroPython's combined images expect.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import struct
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from esptool.targets import CHIP_DEFS
 
 SUPPORTED = ("esp32", "esp32s3", "esp32c3")
 _HEADER = 24  # common header (8) + extended header (16)
+_CONNECT_ATTEMPTS = 3  # about a second each: a missing or silent board is reported within a few seconds
 
 
 class FlashError(RuntimeError):
@@ -51,10 +54,7 @@ def flash(image: str | Path, port: str, chip: str | None = None, erase: bool = F
     built_for = image_chip(image)
     if chip and chip != built_for:
         raise FlashError("%s is built for %s, not %s: refusing to flash" % (image, built_for, chip))
-    try:
-        esp = cmds.detect_chip(port)
-    except Exception as e:  # esptool raises FatalError or serial errors
-        raise FlashError("cannot talk to the bootloader on %s: %s (hold BOOT while pressing RESET?)" % (port, e))
+    esp = _connect(port, log)
     try:
         detected = esp.CHIP_NAME.lower().replace("-", "")
         if detected != built_for:
@@ -71,3 +71,19 @@ def flash(image: str | Path, port: str, chip: str | None = None, erase: bool = F
     finally:
         esp._port.close()
     return built_for
+
+
+def _connect(port: str, log):
+    """esptool's loader for the chip on ``port``, or FlashError in one line (esptool's own advice is many)."""
+    from esptool import cmds
+
+    if "/" in port and not Path(port).exists():  # COM3 and the like are not paths
+        raise FlashError("no serial port %s: is the board plugged in? (cupctl boards lists ports)" % port)
+    log("connecting to the bootloader on %s..." % port)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # esptool's "Connecting....." and hints
+            return cmds.detect_chip(port, connect_attempts=_CONNECT_ATTEMPTS)
+    except Exception as e:  # esptool raises FatalError or serial errors
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(".")
+        raise FlashError("cannot talk to the bootloader on %s: %s; hold BOOT while pressing RESET, then retry" % (
+            port, first_line))

@@ -7,6 +7,7 @@ would reset the chip (esptool uses them on purpose; we must not).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 
@@ -31,6 +32,24 @@ BAUD = 115200
 
 class LinkError(RuntimeError):
     """A serial problem, phrased for the user."""
+
+
+def parse_info(text: str) -> dict[str, str]:
+    """``key=value`` words of an ``info`` or ``status`` answer as a dict."""
+    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+
+
+def expand_port(name: str) -> str:
+    """mpremote's port shortcuts: u0 is /dev/ttyUSB0, a0 /dev/ttyACM0, c3 COM3; anything else as given."""
+    match = re.fullmatch(r"([uac])(\d+)", name)
+    if not match:
+        return name
+    return {"u": "/dev/ttyUSB", "a": "/dev/ttyACM", "c": "COM"}[match[1]] + match[2]
+
+
+def ports() -> list[tuple[str, str | None]]:
+    """Every serial port seen, with the name of its ESP32 USB bridge (None if not a known one)."""
+    return [(p.device, KNOWN_USB.get((p.vid, p.pid))) for p in serial.tools.list_ports.comports()]
 
 
 def find_port() -> str:
@@ -59,6 +78,7 @@ class Link:
         except serial.SerialException as e:
             raise LinkError(_explain(self.port, e))
         self._buffer = b""
+        self._info: str | None = None  # the device's `info` answer, from the first command's resync
 
     def close(self) -> None:
         self.serial.close()
@@ -97,9 +117,37 @@ class Link:
             elif timeout is not None and time.monotonic() - quiet_since > timeout:
                 return
 
+    def info(self, timeout: float = 3.0) -> dict[str, str]:
+        """The device's ``info`` answer as a dict (version, board, chip, loop_hz, limits)."""
+        if self._info is None:
+            self._resync(timeout, "info")
+        return parse_info(self._info or "")
+
+    def _resync(self, timeout: float, verb: str) -> None:
+        """End whatever partial line the device holds, then wait for ``info`` by its text.
+
+        An interrupted deploy, ``mpremote soft-reset`` or esptool's probe can leave bytes in the
+        device's line buffer that would glue onto our first command. The line break ends them; their
+        reply, if any, arrives before the answer to ``info`` and is skipped.
+        """
+        self.write_line("\ninfo")  # \n: end a stray partial line; info: a reply we can recognise
+        deadline = time.monotonic() + timeout
+        for record in self.records(timeout=timeout):
+            if record.kind == "R" and record.text.startswith("ok,version="):
+                self._info = record.text[3:]
+                return
+            if time.monotonic() > deadline:
+                break
+        raise _silent(self.port, verb, timeout)
+
     def command(self, text: str, timeout: float = 3.0,
                 on_record: Callable[[Record], None] | None = None) -> str:
-        """Send one command and return its result text; LinkError if refused or silent."""
+        """Send one command and return its result text; LinkError if refused or silent.
+
+        The first command on a connection resynchronises first (see ``_resync``).
+        """
+        if self._info is None:
+            self._resync(timeout, text.split()[0])
         self.write_line(text)
         deadline = time.monotonic() + timeout
         for record in self.records(timeout=timeout):
@@ -112,8 +160,11 @@ class Link:
                 on_record(record)
             if time.monotonic() > deadline:
                 break
-        raise LinkError("no answer from %s to %r within %g s: is the cupctl firmware running?" % (
-            self.port, text.split()[0], timeout))
+        raise _silent(self.port, text.split()[0], timeout)
+
+
+def _silent(port: str, verb: str, timeout: float) -> LinkError:
+    return LinkError("no answer from %s to %r within %g s: is the cupctl firmware running?" % (port, verb, timeout))
 
 
 def _explain(port: str, error: Exception) -> str:

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from cupctl import boards
-from cupctl.link import Link, LinkError
+from cupctl.link import Link, LinkError, parse_info  # noqa: F401  (parse_info: also used through live)
 from cupctl.telemetry import FIELDS, Record
 from cupctl.trace import TRACE_COLUMNS, TraceWriter
 
@@ -24,8 +24,37 @@ TELEPLOT = ("127.0.0.1", 47269)
 _BARS = " ▁▂▃▄▅▆▇█"
 
 
-def parse_info(text: str) -> dict[str, str]:
-    return dict(part.split("=", 1) for part in text.split() if "=" in part)
+def kpa(pa: int) -> str:
+    """Pa as kPa with one decimal; never "-0.0" (a vented cup reads a few Pa either side of zero)."""
+    return "%.1f" % (round(pa / 1000, 1) + 0.0)  # adding 0.0 turns -0.0 into 0.0
+
+
+def parse_status(text: str) -> dict[str, int | str]:
+    """The ``status`` answer as a dict: numbers as ints, ``program`` as its whole description."""
+    head, _, program = text.partition(" program=")
+    fields = with_numbers(parse_info(head))
+    fields["program"] = program or "none"
+    return fields
+
+
+def with_numbers(fields: dict[str, str]) -> dict[str, int | str]:
+    """The same fields with whole numbers as ints (for --json)."""
+    return {key: int(value) if value.lstrip("-").isdigit() else value for key, value in fields.items()}
+
+
+def format_status(fields: dict[str, int | str]) -> str:
+    """One status line in the live view's units: kPa and %."""
+    def pa(key):
+        return "%s kPa" % kpa(int(fields[key])) if key in fields else "?"
+
+    text = "%s, fault %s: vacuum %s, target %s, duty %.1f%%, ambient %s; program %s" % (
+        fields.get("state", "?"), fields.get("fault", "?"), pa("vacuum_pa"), pa("target_pa"),
+        int(fields.get("duty", 0)) / 10, pa("ambient_pa"), fields["program"])
+    if "missed" in fields:
+        text += "; %s late ticks" % fields["missed"]
+    if "mem_free" in fields:
+        text += ", %d kB free" % (int(fields["mem_free"]) // 1024)
+    return text
 
 
 def trace_metadata(link: Link, info: dict[str, str]) -> dict[str, str]:
@@ -80,6 +109,19 @@ class Recorder:
         self.writer.close()
 
 
+def as_json(record: Record) -> str | None:
+    """A telemetry row or event as one JSON line (``monitor --json``); None for anything else."""
+    if record.kind == "T":
+        values: dict[str, int | str] = dict(zip(FIELDS, record.values))
+        values["state_name"] = STATE_NAMES[record.values[FIELDS.index("state")]]
+        values["fault_name"] = faults.NAMES.get(record.values[FIELDS.index("fault")], "?")
+        return json.dumps(values)
+    if record.kind == "E":
+        t_ms, kind, detail = (record.text.split(",", 2) + ["", ""])[:3]
+        return json.dumps({"event": kind, "t_ms": int(t_ms) if t_ms.isdigit() else t_ms, "detail": detail})
+    return None
+
+
 class View:
     """One status line with a small terminal plot of the last minute of vacuum."""
 
@@ -108,10 +150,10 @@ class View:
             return
         self._next = now + self.every_s
         self.history.append(values["vacuum_pa"])
-        top = max(max(self.history), 1)
+        top = max(max(self.history), 1000)  # at least 1 kPa full scale: a vented cup's noise stays flat
         spark = "".join(_BARS[max(0, v) * (len(_BARS) - 1) // top] for v in self.history)
-        text = "vacuum %5.1f kPa  target %5.1f  duty %5.1f%%  valve %-6s %-8s fault %-12s |%s|" % (
-            values["vacuum_pa"] / 1000, values["target_pa"] / 1000, values["pump_duty"] / 10,
+        text = "vacuum %5s kPa  target %5s  duty %5.1f%%  valve %-6s %-8s fault %-12s |%s|" % (
+            kpa(values["vacuum_pa"]), kpa(values["target_pa"]), values["pump_duty"] / 10,
             "vented" if values["valve_open"] else "sealed", STATE_NAMES[values["state"]],
             faults.NAMES.get(values["fault"], "?"), spark)
         if self._tty:

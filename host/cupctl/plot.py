@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from cupctl.trace import Trace  # noqa: E402
 
 import faults  # noqa: E402  # isort: skip
-from controller import STATE_NAMES  # noqa: E402  # isort: skip
+from controller import FAULT, IDLE, STATE_NAMES  # noqa: E402  # isort: skip
 
 
 def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Path:
@@ -58,9 +58,30 @@ def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Pat
 
 
 def _program(trace: Trace) -> str:
-    """The first session started in the trace (from its cmd events), else the metadata's."""
-    for _, text in trace.events:
+    """The first session started in the trace (from its cmd events) and how it went, else the metadata's.
+
+    The program's own ``minutes=`` is what was asked for; the title also says how long it ran and how
+    it ended, so a session stopped after 19 s is not read as a minute-long one.
+    """
+    for row, text in trace.events:
         parts = text.split(",", 2)
         if len(parts) == 3 and parts[1] == "cmd" and parts[2].startswith("start "):
-            return parts[2]
+            return parts[2] + _outcome(trace, row)
     return trace.meta.get("program", "")
+
+
+def _outcome(trace: Trace, start_row: int) -> str:
+    """ "  (ran 19.0 s, stopped)": the time from the start command to the first idle or fault row after it."""
+    states, times = trace.column("state"), trace.column("t_ms")
+    stops = {row for row, text in trace.events if text.split(",")[1:2] == ["cmd"] and text.endswith(",stop")}
+    began = False
+    for i in range(start_row, len(states)):
+        if states[i] not in (IDLE, FAULT):
+            began = True
+        elif began:
+            how = "fault " + faults.NAMES.get(trace.column("fault")[i], "?") if states[i] == FAULT else (
+                "stopped" if any(start_row < row <= i for row in stops) else "completed")
+            return "  (ran %.1f s, %s)" % ((times[i] - times[start_row]) / 1000, how)
+    if start_row >= len(times):
+        return ""
+    return "  (%.1f s recorded, still running)" % ((times[-1] - times[start_row]) / 1000)

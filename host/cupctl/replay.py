@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from cupctl import mpunix, replaycore
+from cupctl.link import parse_info
 from cupctl.trace import Trace, TraceError
 
 import boardcfg  # isort: skip
@@ -23,27 +24,61 @@ class Divergence:
 
 
 @dataclass
+class Gap:
+    """Rows missing from the trace (lost on the line, or deleted): replay stops before them."""
+
+    row: int  # index of the first row after the gap
+    line: int  # the same row's line in the trace file, 1-based
+    t_ms: int
+    column: str  # seq, or t_ms in a trace without seq
+    before: int
+    after: int
+
+
+@dataclass
 class Report:
     ticks: int = 0
     first_row: int = 0
     divergence: Divergence | None = None
+    gap: Gap | None = None
     violations: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None and not self.violations
+        return self.divergence is None and self.gap is None and not self.violations
 
 
 def board_of(trace: Trace):
+    """The trace's board, from its ``board_file``, checked against its ``board`` and ``limits`` headers."""
     try:
-        return boardcfg.load(json.loads(trace.meta["board_file"]))
+        board = boardcfg.load(json.loads(trace.meta["board_file"]))
     except KeyError:
         raise TraceError("trace metadata has no board_file: cannot replay without the board's limits")
     except (ValueError, boardcfg.BoardError) as e:
         raise TraceError("trace metadata board_file is not a valid board: %s" % e)
+    _check_headers(trace, board)
+    return board
 
 
-def ticks_of(trace: Trace, start: int):
+def _check_headers(trace: Trace, board) -> None:
+    """Refuse a trace whose ``# board`` or ``# limits`` header disagrees with its ``board_file``.
+
+    The device wrote all three from one board, so a disagreement means an edited header: a replay
+    would check the recording against limits it never ran under. Keys only one side has are not
+    compared, so traces from older and newer firmware still replay.
+    """
+    stated = list(parse_info(trace.meta.get("limits", "")).items())
+    if "board" in trace.meta:
+        stated.append(("board", trace.meta["board"]))
+    actual = parse_info(board.summary())
+    for key, value in stated:
+        if key in actual and value != actual[key]:
+            raise TraceError("the trace header says %s=%s but its board_file gives %s: the header was edited; "
+                             "refusing to replay against limits the device did not run under" % (
+                                 key, value, actual[key]))
+
+
+def ticks_of(trace: Trace, start: int, end: int):
     idx = {name: trace.columns.index(name) for name in ("t_ms", "raw_counts", "vacuum_pa", "state", "fault")}
     commands: dict[int, list[str]] = {}
     for row_index, text in trace.events:
@@ -52,7 +87,7 @@ def ticks_of(trace: Trace, start: int):
             commands.setdefault(row_index, []).append(detail)
         elif kind == "boot":
             commands.setdefault(row_index, []).append(replaycore.BOOT)
-    for i in range(start, len(trace.rows)):
+    for i in range(start, end):
         row = trace.rows[i]
         yield [row[idx["t_ms"]], row[idx["raw_counts"]], row[idx["vacuum_pa"]], row[idx["state"]],
                row[idx["fault"]], commands.get(i, [])]
@@ -71,20 +106,46 @@ def first_replayable_row(trace: Trace) -> int:
                      "before the session, e.g. cupctl session start ... --record FILE" % STATE_NAMES[states[0]])
 
 
+_T_MS_WRAP = 1 << 30  # the device clock, time.ticks_ms(), wraps here
+
+
+def first_gap(trace: Trace, start: int, loop_hz: int) -> Gap | None:
+    """The first row that does not follow the one before by exactly one tick, except at a boot.
+
+    By ``seq`` where the trace has it (recordings), else by ``t_ms`` (simulations run in exact ticks).
+    """
+    column = "seq" if "seq" in trace.columns else "t_ms"
+    values = trace.column(column)
+    boots = {index for index, text in trace.events if ",boot," in "," + text}
+    period = 1000 // loop_hz
+    for i in range(start + 1, len(values)):
+        if i in boots:
+            continue  # the device restarted: seq and t_ms start again
+        step = values[i] - values[i - 1] if column == "seq" else (values[i] - values[i - 1]) % _T_MS_WRAP
+        if step != (1 if column == "seq" else period):
+            return Gap(i, trace.line_numbers[i], trace.rows[i][trace.columns.index("t_ms")], column, values[i - 1],
+                       values[i])
+    return None
+
+
 def replay(trace: Trace, runtime: str = "cpython") -> Report:
     board = board_of(trace)
     start = first_replayable_row(trace)
-    ticks = list(ticks_of(trace, start))
+    gap = first_gap(trace, start, board.loop_hz)
+    end = len(trace.rows) if gap is None else gap.row
+    ticks = list(ticks_of(trace, start, end))
     if runtime == "cpython":
         outputs: list = []
         replaycore.replay(board, ticks, outputs.append)
     else:
         job = {"kind": "replay", "board": json.loads(trace.meta["board_file"]), "ticks": ticks}
         outputs = [tuple(int(v) for v in text.split(",")) for kind, text in mpunix.run_job(job) if kind == "R"]
-    return compare(trace, start, outputs, board)
+    report = compare(trace, start, end, outputs, board)
+    report.gap = gap
+    return report
 
 
-def compare(trace: Trace, start: int, outputs: list, board) -> Report:
+def compare(trace: Trace, start: int, end: int, outputs: list, board) -> Report:
     report = Report(first_row=start)
     cols = [trace.columns.index(name) for name in replaycore.OUTPUTS]
     t_col = trace.columns.index("t_ms")
@@ -99,8 +160,8 @@ def compare(trace: Trace, start: int, outputs: list, board) -> Report:
                 if row[col] != value:
                     report.divergence = Divergence(trace.line_numbers[i], row[t_col], name, row[col], value)
                     break
-    if report.ticks != len(trace.rows) - start:
-        report.violations.append("replay produced %d ticks for %d rows" % (report.ticks, len(trace.rows) - start))
+    if report.ticks != end - start:
+        report.violations.append("replay produced %d ticks for %d rows" % (report.ticks, end - start))
     return report
 
 
