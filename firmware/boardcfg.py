@@ -8,12 +8,19 @@ at boot and by the host CLI, so both refuse the same files.
 
 import limits
 
-# Pins that must never drive the pump, valve or LED, per chip, with the reason.
+# The GPIOs each chip has (ESP32: no 20, 24, 28-31; ESP32-S3: no 22-25).
+_GPIOS = {
+    "esp32": tuple(range(0, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40)),
+    "esp32s3": tuple(range(0, 22)) + tuple(range(26, 49)),
+    "esp32c3": tuple(range(0, 22)),
+}
+# Pins no role may use, per chip, with the reason (datasheets: strapping pins change the boot mode
+# when a pull-up, a button or a MOSFET gate holds them; the others belong to flash, PSRAM, USB or the REPL).
 _RESERVED = {
     "esp32": (
         ((0, 2, 5, 12, 15), "a strapping pin"),
         ((6, 7, 8, 9, 10, 11), "a flash pin"),
-        ((34, 35, 36, 37, 38, 39), "an input-only pin"),
+        ((16, 17), "a PSRAM pin on WROVER modules"),
         ((1, 3), "a UART0 (REPL) pin"),
     ),
     "esp32s3": (
@@ -29,11 +36,13 @@ _RESERVED = {
         ((20, 21), "a UART0 (REPL) pin"),
     ),
 }
-_MAX_GPIO = {"esp32": 39, "esp32s3": 48, "esp32c3": 21}
-_OUTPUTS = ("pump.pin", "valve.pin", "led.pin")
-_INPUTS = ("i2c.scl", "i2c.sda", "button.pin")
+# Input-only pins: they cannot drive anything (I2C included) and have no internal pull resistors.
+_INPUT_ONLY = {"esp32": (34, 35, 36, 37, 38, 39), "esp32s3": (), "esp32c3": ()}
+_OUTPUTS = ("pump.pin", "valve.pin", "led.pin", "i2c.scl", "i2c.sda")  # I2C is open-drain: it drives too
+_INPUTS = ("button.pin",)
 _FLAGS = ("valve.active_high", "valve.normally_open", "led.active_high", "button.active_low")
-CHIPS = tuple(sorted(_MAX_GPIO))
+CHIPS = tuple(sorted(_GPIOS))
+_TOP_KEYS = ("name", "title", "chip", "cups")
 _CONVERSIONS = (("_kpa_s", "_pa_s", 1000), ("_kpa", "_pa", 1000), ("session_min", "session_ms", 60000))
 _MIN_TARGET_PA = 5000
 
@@ -101,8 +110,9 @@ def load(data):
         if not isinstance(data.get(field), str) or not data[field]:
             raise BoardError("%s: missing or not a string" % field)
     chip = data["chip"]
-    if chip not in _MAX_GPIO:
+    if chip not in _GPIOS:
         raise BoardError("chip: %r is not one of %s" % (chip, ", ".join(CHIPS)))
+    _refuse_unknown_keys(data)
 
     def get(key, warnings):
         value = _lookup(data, key)
@@ -141,14 +151,39 @@ def _pin_or_flag(chip, key, value):
         return value
     if type(value) is not int:
         raise BoardError("%s: missing, expected a GPIO number" % key)
-    if value < 0 or value > _MAX_GPIO[chip]:
+    if value not in _GPIOS[chip]:
         raise BoardError("%s: GPIO%d does not exist on %s" % (key, value, chip))
-    if key in _OUTPUTS:
-        for pins, reason in _RESERVED[chip]:
-            if value in pins:
-                raise BoardError("%s: GPIO%d is %s on %s; it must not drive an output" % (
-                    key, value, reason, chip))
+    for pins, reason in _RESERVED[chip]:
+        if value in pins:
+            raise BoardError("%s: GPIO%d is %s on %s; use another pin" % (key, value, reason, chip))
+    if value in _INPUT_ONLY[chip]:
+        if key in _OUTPUTS:
+            raise BoardError("%s: GPIO%d is an input-only pin on %s; it cannot drive an output" % (key, value, chip))
+        raise BoardError("%s: GPIO%d on %s has no internal pull-up for the button; use another pin" % (
+            key, value, chip))
     return value
+
+
+def _refuse_unknown_keys(data):
+    """A misspelt key (``pumpp``) would silently fall back to a default: refuse it, naming it."""
+    known = set(_TOP_KEYS)
+    for key in tuple(limits.REGISTRY) + _OUTPUTS + _INPUTS + _FLAGS:
+        if not key.startswith("cup."):
+            parts = key.split(".")
+            for end in range(1, len(parts) + 1):  # "limits" too: a wrong type there is reported later
+                known.add(".".join(parts[:end]))
+    for key in _paths(data, ""):
+        if key not in known and key.split(".")[0] != "cups":
+            raise BoardError("%s: unknown key (a typo?)" % key)
+
+
+def _paths(node, prefix):
+    for key in node:
+        path = prefix + key
+        if isinstance(node[key], dict):
+            yield from _paths(node[key], path + ".")
+        else:
+            yield path
 
 
 def _cups(data, warnings):
@@ -191,6 +226,12 @@ def _check_consistency(board):
                 % (i, board.cap_band_pa))
     if board.plausible_min_pa >= board.ambient_min_pa:
         raise BoardError("limits.plausible_min_kpa: must be below limits.ambient_min_kpa")
+    if board.leak_duty > board.pump_max_duty:
+        raise BoardError("limits.leak_duty: %d is above pump.max_duty (%d), so the leak rule could never fire" % (
+            board.leak_duty, board.pump_max_duty))
+    if board.sensor_timeout_ms < 2000 // board.loop_hz:
+        raise BoardError("limits.sensor_timeout_ms: must cover at least 2 loop periods (%d ms)" % (
+            2000 // board.loop_hz))
     if board.watchdog_ms < 5000 // board.loop_hz:
         raise BoardError("watchdog_ms: must cover at least 5 loop periods")
     if board.deadman_ms < 2000 // board.loop_hz or board.deadman_ms >= board.watchdog_ms:

@@ -21,6 +21,15 @@ _I2C_TIMEOUT_US = 1000
 _DEADMAN_TIMER_ID = 0  # every ESP32 variant has timer 0
 
 
+def chip():
+    """The running chip as board files name it ("esp32", "esp32s3", "esp32c3"), or None if unknown."""
+    machine_name = os.uname().machine.upper()  # e.g. "ESP32S3 module (spiram) with ESP32S3"
+    for name in ("ESP32S3", "ESP32C3", "ESP32"):
+        if name in machine_name:
+            return name.lower()
+    return None  # not an ESP32 (the virtual board): it runs as the board file's chip
+
+
 def read_board_file():
     with open(BOARD_FILE) as f:
         return json.load(f)

@@ -46,6 +46,9 @@ REGISTRY = {
 }
 
 
+_WHOLE_UNITS = ("", "Hz", "ms", "duty", "min", "mm", "psi")
+
+
 class LimitError(ValueError):
     """A value that the registry refuses. The message names the field."""
 
@@ -59,6 +62,8 @@ def check(key, value, field=None):
     name = field or key
     if type(value) is bool or not isinstance(value, (int, float)):
         raise LimitError("%s: expected a number%s, got %r" % (name, _unit(unit, "in "), value))
+    if unit in _WHOLE_UNITS and type(value) is not int:  # 99.9 Hz is a mistake, not 99 Hz
+        raise LimitError("%s: expected a whole number%s, got %r" % (name, _unit(unit, "of "), value))
     if not abs_lo <= value <= abs_hi:  # written so that NaN fails too
         raise LimitError(
             "%s: %s is outside the absolute range %s..%s%s"

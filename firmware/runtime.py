@@ -30,6 +30,11 @@ def main(hw, inp=None, out=None):
         _event(out, faults.NAMES[faults.BOARD_CONFIG], "%s: %s; cup vented, pump disabled" % (
             hw.BOARD_FILE, e))
         return
+    running_chip = hw.chip()
+    if running_chip is not None and running_chip != board.chip:  # its pins may be this chip's flash pins
+        _event(out, faults.NAMES[faults.BOARD_CONFIG], "%s: written for %s, but this chip is %s; cup vented, pump "
+               "disabled" % (hw.BOARD_FILE, board.chip, running_chip))
+        return
     sensor, pump, valve, led, button = hw.build(board)
     if hw.maintenance_requested(button):
         _event(out, "maintenance", "no control loop, no watchdog; the REPL is free")

@@ -23,7 +23,7 @@ def _set(data, dotted, value):
     node = data
     *parents, leaf = dotted.split(".")
     for part in parents:
-        node = node[part]
+        node = node.setdefault(part, {})
     if value is _DELETE:
         del node[leaf]
     else:
@@ -80,16 +80,62 @@ def test_not_an_object_refused():
         boardcfg.load([1, 2])
 
 
-@pytest.mark.parametrize("chip,pin", [("esp32s3", 46), ("esp32s3", 30), ("esp32s3", 19), ("esp32c3", 9),
-                                      ("esp32c3", 18), ("esp32c3", 20)])
-def test_reserved_pins_per_chip(board_data, chip, pin):
+SAFE_PINS = {"esp32": (21, 22, 25, 26, 27, 33), "esp32s3": (4, 5, 6, 7, 8, 9), "esp32c3": (3, 4, 5, 6, 7, 10)}
+ROLES = ("i2c.scl", "i2c.sda", "pump.pin", "valve.pin", "led.pin", "button.pin")
+
+
+def on_chip(board_data, chip):
     data = copy.deepcopy(board_data)
-    data.update(chip=chip, i2c={"scl": 1, "sda": 2}, led={"pin": 3, "active_high": True},
-                button={"pin": 4, "active_low": True}, valve={"pin": 5, "active_high": True,
-                                                               "normally_open": True})
-    data["pump"]["pin"] = pin
-    with pytest.raises(boardcfg.BoardError, match="pump.pin"):
+    data["chip"] = chip
+    for role, pin in zip(ROLES, SAFE_PINS[chip]):
+        _set(data, role, pin)
+    return data
+
+
+@pytest.mark.parametrize("chip", sorted(SAFE_PINS))
+def test_safe_pins_accepted_on_every_chip(board_data, chip):
+    assert boardcfg.load(on_chip(board_data, chip)).chip == chip
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("chip,pin,reason", [
+    ("esp32", 0, "strapping"), ("esp32", 12, "strapping"), ("esp32", 6, "flash"), ("esp32", 16, "PSRAM"),
+    ("esp32", 1, "UART0"), ("esp32", 20, "does not exist"), ("esp32", 24, "does not exist"),
+    ("esp32", 40, "does not exist"), ("esp32s3", 46, "strapping"), ("esp32s3", 30, "flash/PSRAM"),
+    ("esp32s3", 19, "USB"), ("esp32s3", 23, "does not exist"), ("esp32c3", 9, "strapping"),
+    ("esp32c3", 18, "USB"), ("esp32c3", 20, "UART0"), ("esp32c3", 22, "does not exist")])
+def test_reserved_pins_refused_for_every_role(board_data, role, chip, pin, reason):
+    data = on_chip(board_data, chip)
+    _set(data, role, pin)
+    with pytest.raises(boardcfg.BoardError, match=r"%s: GPIO%d .*%s" % (role.replace(".", r"\."), pin, reason)):
         boardcfg.load(data)
+
+
+@pytest.mark.parametrize("role,message", [("pump.pin", "input-only"), ("i2c.sda", "input-only"),
+                                          ("button.pin", "no internal pull-up")])
+def test_input_only_pins(board_data, role, message):
+    _set(board_data, role, 35)
+    with pytest.raises(boardcfg.BoardError, match=message):
+        boardcfg.load(board_data)
+
+
+@pytest.mark.parametrize("key", ["pumpp.pin", "limits.max_targt_kpa", "valve.normaly_open", "colour"])
+def test_unknown_keys_refused(board_data, key):
+    _set(board_data, key, 1)
+    with pytest.raises(boardcfg.BoardError, match=r"%s: unknown key" % key.replace(".", r"\.")):
+        boardcfg.load(board_data)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("loop_hz", 99.9, "loop_hz: expected a whole number of Hz"), ("watchdog_ms", 1000.0, "whole number"),
+    ("limits.leak_duty", 900, "above pump.max_duty"),
+    ("limits.sensor_timeout_ms", 30, "at least 2 loop periods \\(40 ms\\)")])
+def test_cross_checks(board_data, key, value, message):
+    board_data["pump"]["max_duty"] = 800
+    board_data["loop_hz"] = 50
+    _set(board_data, key, value)
+    with pytest.raises(boardcfg.BoardError, match=message):
+        boardcfg.load(board_data)
 
 
 def test_outside_safe_range_warns(board_data):
