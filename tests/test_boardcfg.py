@@ -2,6 +2,7 @@
 
 import copy
 import json
+import struct
 
 import boardcfg
 import limits
@@ -154,3 +155,27 @@ def test_defaults_fill_missing_limits(board_data):
 def test_unknown_cup_named(board):
     with pytest.raises(boardcfg.BoardError, match="cup 'XL' is not configured"):
         board.cup("XL")
+
+
+def _as_float32(node):
+    """The board file as the ESP32's json.load sees it: single-precision floats."""
+    if isinstance(node, dict):
+        return {k: _as_float32(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_as_float32(v) for v in node]
+    if isinstance(node, float):
+        return struct.unpack("f", struct.pack("f", node))[0]
+    return node
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "boards").glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("decimal", [0.1, 0.3, 0.7, 2.675, 3.3])
+def test_single_precision_floats_give_the_same_board(path, decimal):
+    """Every kPa the board converts to Pa comes out the same from a float32 parse as from a double one."""
+    data = json.loads(path.read_text())
+    data["limits"]["leak_min_rise_kpa"] = decimal
+    data["regulator"]["bleed_band_kpa"] = decimal
+    data["limits"]["soft_ramp_kpa_s"] = decimal + 1
+    double, single = boardcfg.load(data), boardcfg.load(_as_float32(data))
+    assert vars(double) == vars(single) | {"cups": double.cups, "warnings": double.warnings}
+    assert [vars(c) for c in double.cups] == [vars(c) for c in single.cups]

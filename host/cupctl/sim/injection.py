@@ -34,6 +34,8 @@ class Injector:
             bus.busy_forever = on
         elif kind == "i2c_nack":
             bus.nack = on
+        elif kind == "i2c_hang":
+            bus.hung = on
         elif kind == "sensor_frozen":
             bus.frozen = on
         elif kind == "status_power":
@@ -64,6 +66,6 @@ class Injector:
         self._on = on
 
 
-FAULT_KINDS = ("sensor_busy", "i2c_nack", "sensor_frozen", "status_power", "status_integrity",
+FAULT_KINDS = ("sensor_busy", "i2c_nack", "i2c_hang", "sensor_frozen", "status_power", "status_integrity",
                "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "pump_stuck_on",
                "leak_burst", "cup_off", "button", "loop_stall", "reset")

@@ -14,6 +14,7 @@ import json
 import os
 import time
 
+from cupctl.sim import chips
 from cupctl.sim.hardware import SimPWM
 from cupctl.sim.injection import Injector
 from cupctl.sim.plant import Plant, SimMPRLSBus
@@ -52,6 +53,7 @@ class _World:
         self.hw = self  # the injection target wants .hw.bus and .hw.press_button
         self.bus = SimMPRLSBus(self.plant, self.now)
         self._wiring = None
+        self._chip = None
         self._control = None
         self.timers = []
         for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
@@ -105,6 +107,18 @@ class _World:
         for timer in self.timers:
             timer.run_due(now, at_most)
 
+    def chip(self):
+        """The chip this board is (its board file's, the DevKitC's ESP32 without one)."""
+        if self._chip is None:
+            try:
+                with open("board.json") as f:
+                    self._chip = json.load(f).get("chip")
+            except (OSError, ValueError, AttributeError):
+                pass
+            if self._chip not in chips.GPIOS:
+                self._chip = "esp32"
+        return self._chip
+
     def button_level(self):
         _, _, _, _, _, active_low = self.wiring()
         return (0 if self.button_pressed else 1) if active_low else (1 if self.button_pressed else 0)
@@ -141,6 +155,11 @@ class Pin:
     PULL_DOWN = 2
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
+        chip = _world.chip()
+        if id not in chips.GPIOS[chip]:
+            raise ValueError("invalid pin")
+        if id in chips.INPUT_ONLY[chip] and (mode in (Pin.OUT, Pin.OPEN_DRAIN) or pull not in (-1, None)):
+            raise ValueError("pin can only be input")
         self.id = id
         if mode == Pin.OUT:
             _world.pwms.pop(id, None)  # as on the ESP32: a GPIO re-init detaches the PWM signal
@@ -162,32 +181,59 @@ class Pin:
 
 
 class PWM(SimPWM):
+    """LEDC PWM: the duty resolution the frequency leaves (11 bits at 20 kHz: 65535 is 2047/2048)."""
+
     def __init__(self, pin, freq=1000, duty_u16=0):
         SimPWM.__init__(self)
         self.pin = pin.id
-        self.u16 = duty_u16
+        self._bits = chips.pwm_bits(_world.chip(), freq)
         self._freq = freq
+        self.duty_u16(duty_u16)
         _world.pwms[pin.id] = self
+
+    def duty_u16(self, value=None):
+        if value is None:
+            return self.u16
+        self.u16 = value
+        self._raw = min(value >> (16 - self._bits), (1 << self._bits) - 1)
+
+    @property
+    def duty(self):
+        """What the pump really gets, 0..1000: the duty the timer's resolution can give."""
+        return self._raw * 1000 // (1 << self._bits)
 
     def freq(self, value=None):
         if value is None:
             return self._freq
+        self._bits = chips.pwm_bits(_world.chip(), value)
         self._freq = value
+        self.duty_u16(self.u16)
 
     def deinit(self):
         _world.pwms.pop(self.pin, None)
 
 
 class I2C:
-    def __init__(self, id=0, scl=None, sda=None, freq=400000):
+    """Hardware I2C: a hung bus blocks each call for 100 ms per byte (plus one) before ETIMEDOUT."""
+
+    def __init__(self, id=0, scl=None, sda=None, freq=400000, timeout=50000):
+        if id not in chips.I2C_IDS[_world.chip()]:
+            raise ValueError("I2C(%d) doesn't exist" % id)
         self.id = id
+
+    def _hang(self, nbytes):
+        time.sleep_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
 
     def writeto(self, address, buf, stop=True):
         _world.advance()
+        if _world.bus.hung:
+            self._hang(len(buf))
         return _world.bus.writeto(address, buf)
 
     def readfrom_into(self, address, buf, stop=True):
         _world.advance()
+        if _world.bus.hung:
+            self._hang(len(buf))
         _world.bus.readfrom_into(address, buf)
 
     def scan(self):
@@ -195,8 +241,14 @@ class I2C:
 
 
 class SoftI2C(I2C):
+    """Bit-banged I2C: every wait is bounded by ``timeout`` (µs)."""
+
     def __init__(self, scl=None, sda=None, freq=400000, timeout=50000):
-        I2C.__init__(self, -1, scl, sda, freq)
+        self.id = -1
+        self._timeout_us = timeout
+
+    def _hang(self, nbytes):
+        time.sleep_us(self._timeout_us)
 
 
 class Timer:

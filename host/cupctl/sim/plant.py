@@ -128,12 +128,15 @@ class SimMPRLSBus:
         self._counts = 0
         self.busy_forever = False
         self.nack = False
+        self.hung = False  # SDA held low: calls time out (how long they block is the machine's)
         self.frozen = False
         self.status_bits = 0  # extra status bits (0x04 integrity, 0x01 saturation)
         self.powered = True
         self.forced_counts = None  # a sensor stuck at one raw value
 
     def _check(self, address):
+        if self.hung:
+            raise OSError(116)  # ETIMEDOUT
         if self.nack or address != self.address:
             raise OSError(19)  # ENODEV: what machine.I2C raises on a NACK
 

@@ -1,0 +1,32 @@
+"""What each ESP32 variant's MicroPython port accepts, for the simulated ``machine`` (MicroPython-compatible).
+
+Facts of the chips and of MicroPython v1.22-v1.24's ``ports/esp32`` (see docs/fidelity.md for the
+sources). This is what the chip refuses, kept apart from ``firmware/boardcfg.py``'s policy of what a
+board file may use, so that the simulation checks the firmware instead of agreeing with it.
+"""
+
+GPIOS = {
+    "esp32": tuple(range(0, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40)),
+    "esp32s3": tuple(range(0, 22)) + tuple(range(26, 49)),
+    "esp32c3": tuple(range(0, 22)),
+}
+INPUT_ONLY = {"esp32": (34, 35, 36, 37, 38, 39), "esp32s3": (), "esp32c3": ()}  # and no pull resistors
+I2C_IDS = {"esp32": (0, 1), "esp32s3": (0, 1), "esp32c3": (0,)}
+PWM_MAX_BITS = {"esp32": 16, "esp32s3": 14, "esp32c3": 14}
+PWM_CLOCK_HZ = 80000000
+PWM_FREQ_RANGE = (1, 40000000)
+I2C_MS_PER_BYTE = 100  # hardware I2C on a hung bus: i2c_master_cmd_begin waits 100 ms * (1 + bytes)
+ETIMEDOUT = 116
+
+
+def pwm_bits(chip, freq):
+    """Duty resolution at ``freq``: floor(log2(80 MHz / freq)), capped per chip; ValueError if none."""
+    low, high = PWM_FREQ_RANGE
+    if not low <= freq <= high:
+        raise ValueError("frequency must be from %d Hz to %d MHz" % (low, high // 1000000))
+    bits = 0
+    while (PWM_CLOCK_HZ // freq) >> (bits + 1):
+        bits += 1
+    if bits < 1:
+        raise ValueError("unreachable frequency %d" % freq)
+    return min(bits, PWM_MAX_BITS[chip])

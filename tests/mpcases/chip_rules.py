@@ -1,0 +1,52 @@
+"""What the simulated machine refuses and how long a hung bus blocks, per chip, on the unix port.
+
+Usage (cwd: a folder holding board.json): micropython chip_rules.py
+Prints one JSON object: each probe's outcome ("ok" or the exception's text) and measured times.
+"""
+
+import json
+import sys
+import time
+
+from cupctl.sim import machine
+
+sys.modules["machine"] = machine
+with open("board.json") as f:
+    BOARD = json.load(f)
+SCL, SDA, PUMP = BOARD["i2c"]["scl"], BOARD["i2c"]["sda"], BOARD["pump"]["pin"]
+
+
+def outcome(probe):
+    try:
+        probe()
+        return "ok"
+    except (ValueError, OSError) as e:
+        return "%s: %s" % (type(e).__name__, e)
+
+
+def pwm_duty(freq, u16):
+    pwm = machine.PWM(machine.Pin(PUMP), freq=freq, duty_u16=u16)
+    return pwm.duty
+
+
+def timed_call(i2c):
+    start = time.ticks_ms()
+    result = outcome(lambda: i2c.readfrom_into(0x18, bytearray(4)))
+    return [result, time.ticks_diff(time.ticks_ms(), start)]
+
+
+P = machine.Pin
+results = {
+    "pin_missing": outcome(lambda: P(20)),
+    "pin_input_only_out": outcome(lambda: P(35, P.OUT)),
+    "pin_input_only_pull": outcome(lambda: P(35, P.IN, P.PULL_UP)),
+    "pin_input_only_in": outcome(lambda: P(35, P.IN)),
+    "i2c1": outcome(lambda: machine.I2C(1, scl=P(SCL), sda=P(SDA))),
+    "pwm_too_fast": outcome(lambda: machine.PWM(P(PUMP), freq=50000000)),
+    "full_duty_20khz": pwm_duty(20000, 65535),
+    "full_duty_1khz": pwm_duty(1000, 65535),
+}
+machine._world.bus.hung = True
+results["hw_i2c_hung"] = timed_call(machine.I2C(0, scl=P(SCL), sda=P(SDA)))
+results["soft_i2c_hung"] = timed_call(machine.SoftI2C(scl=P(SCL), sda=P(SDA), timeout=1000))
+print(json.dumps(results))

@@ -1,0 +1,53 @@
+"""The simulated machine refuses what the ESP32 port refuses and blocks as long (docs/fidelity.md)."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from cupctl import mpunix
+from tests.conftest import ROOT
+
+BOARDS = {"esp32": "esp32-devkitc", "esp32c3": "esp32-c3-devkitm-1"}
+
+
+@pytest.fixture(scope="module", params=sorted(BOARDS))
+def probes(request, tmp_path_factory, micropython):
+    flash = tmp_path_factory.mktemp(request.param)
+    (flash / "board.json").write_text((ROOT / "boards" / (BOARDS[request.param] + ".json")).read_text())
+    env = dict(mpunix.env(), MICROPYPATH=os.pathsep.join([str(ROOT / "host"), str(ROOT / "firmware")]))
+    proc = subprocess.run([micropython, str(ROOT / "tests" / "mpcases" / "chip_rules.py")], cwd=flash, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return request.param, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_pins_that_do_not_exist_or_cannot_drive_are_refused(probes):
+    chip, got = probes
+    if chip == "esp32":
+        assert got["pin_missing"].startswith("ValueError")  # the ESP32 has no GPIO20
+        assert got["pin_input_only_out"].startswith("ValueError")
+        assert got["pin_input_only_pull"].startswith("ValueError")  # 34-39 have no pull resistors
+        assert got["pin_input_only_in"] == "ok"
+        assert got["i2c1"] == "ok"
+    else:
+        assert got["pin_missing"] == "ok"  # the C3 has GPIO20 (its UART0 RX)
+        assert got["pin_input_only_out"].startswith("ValueError")  # GPIO35 does not exist on the C3
+        assert got["i2c1"].startswith("ValueError")  # the C3 has one I2C controller
+
+
+def test_pwm_resolution_at_the_frequency(probes):
+    _, got = probes
+    assert got["pwm_too_fast"].startswith("ValueError")
+    assert got["full_duty_20khz"] == 999  # 11 bits at 20 kHz: 65535 gives 2047/2048, never fully on
+    assert got["full_duty_1khz"] == 999  # 14 or 16 bits: still one step short of 1000
+
+
+def test_a_hung_bus_blocks_hardware_i2c_but_not_soft_i2c(probes):
+    chip, got = probes
+    result, hw_ms = got["hw_i2c_hung"]
+    assert result.startswith("OSError") and "116" in result
+    assert hw_ms >= 500  # 100 ms * (1 + 4 bytes), as i2c_master_cmd_begin waits on v1.22-v1.24
+    result, soft_ms = got["soft_i2c_hung"]
+    assert result.startswith("OSError") and soft_ms < hw_ms
