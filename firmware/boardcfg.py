@@ -43,7 +43,6 @@ _INPUTS = ("button.pin",)
 _FLAGS = ("valve.active_high", "valve.normally_open", "led.active_high", "button.active_low")
 CHIPS = tuple(sorted(_GPIOS))
 _TOP_KEYS = ("name", "title", "chip", "cups")
-_CONVERSIONS = (("_kpa_s", "_pa_s", 1000), ("_kpa", "_pa", 1000), ("session_min", "session_ms", 60000))
 _MIN_TARGET_PA = 5000
 
 
@@ -59,30 +58,68 @@ class Cup:
 
 
 class Board:
-    """Validated board settings; numbers are ints in Pa, ms, Hz and duty 0..1000."""
+    """Validated board settings; numbers are ints in Pa, ms, Hz and duty 0..1000.
 
-    def __init__(self, data, get):
+    Every attribute is written out here, so a name like ``max_session_ms`` is found where it is
+    made; ``source`` gives each registry value (validated) and each pin or flag.
+    """
+
+    def __init__(self, data, source):
         self.name = data["name"]
         self.chip = data["chip"]
-        self.warnings = []
-        for key in limits.REGISTRY:
-            if not key.startswith("cup."):
-                self._set(key, get(key, self.warnings))
-        for key in _OUTPUTS + _INPUTS:
-            setattr(self, key.replace(".", "_"), get(key, None))
-        for key in _FLAGS:
-            setattr(self, key.replace(".", "_"), get(key, None))
+        self.warnings = []  # type: list[str]
+        number = source.number
+        pin = source.pin
+        flag = source.flag
+        # wiring
+        self.i2c_scl = pin("i2c.scl")
+        self.i2c_sda = pin("i2c.sda")
+        self.i2c_freq_hz = number("i2c.freq_hz")
+        self.sensor_address = number("sensor.address")
+        self.sensor_psi_min = number("sensor.psi_min")
+        self.sensor_psi_max = number("sensor.psi_max")
+        self.pump_pin = pin("pump.pin")
+        self.pump_freq_hz = number("pump.freq_hz")
+        self.pump_max_duty = number("pump.max_duty")
+        self.valve_pin = pin("valve.pin")
+        self.valve_active_high = flag("valve.active_high")
+        self.valve_normally_open = flag("valve.normally_open")
+        self.led_pin = pin("led.pin")
+        self.led_active_high = flag("led.active_high")
+        self.button_pin = pin("button.pin")
+        self.button_active_low = flag("button.active_low")
+        # loop
+        self.loop_hz = number("loop_hz")
+        self.watchdog_ms = number("watchdog_ms")
+        self.telemetry_hz = number("telemetry_hz")
+        # limits, in the tick's units
+        self.max_target_pa = _pa(number("limits.max_target_kpa"))
+        self.max_session_ms = number("limits.max_session_min") * 60000
+        self.soft_ramp_pa_s = _pa(number("limits.soft_ramp_kpa_s"))
+        self.cap_band_pa = _pa(number("limits.cap_band_kpa"))
+        self.leak_duty = number("limits.leak_duty")
+        self.leak_timeout_ms = number("limits.leak_timeout_ms")
+        self.leak_min_rise_pa = _pa(number("limits.leak_min_rise_kpa"))
+        self.frozen_ms = number("limits.frozen_ms")
+        self.disagree_pa = _pa(number("limits.disagree_kpa"))
+        self.pump_rise_pa_s = _pa(number("limits.pump_rise_kpa_s"))
+        self.runaway_rise_pa = _pa(number("limits.runaway_rise_kpa"))
+        self.deadman_ms = number("limits.deadman_ms")
+        self.rest_pa_s = _pa(number("limits.rest_kpa_s"))
+        self.ambient_agree_pa = _pa(number("limits.ambient_agree_kpa"))
+        self.vent_timeout_ms = number("limits.vent_timeout_ms")
+        self.max_lift_mm = number("limits.max_lift_mm")
+        self.sensor_timeout_ms = number("limits.sensor_timeout_ms")
+        self.plausible_min_pa = _pa(number("limits.plausible_min_kpa"))
+        self.plausible_max_pa = _pa(number("limits.plausible_max_kpa"))
+        self.ambient_min_pa = _pa(number("limits.ambient_min_kpa"))
+        self.ambient_max_pa = _pa(number("limits.ambient_max_kpa"))
+        # regulator
+        self.regulator_kp = number("regulator.kp")
+        self.regulator_ki = number("regulator.ki")
+        self.regulator_ff = number("regulator.ff")
+        self.regulator_bleed_band_pa = _pa(number("regulator.bleed_band_kpa"))
         self.cups = _cups(data, self.warnings)
-
-    def _set(self, key, value):
-        name = key.replace(".", "_")
-        if name.startswith("limits_"):
-            name = name[7:]
-        for suffix, unit, scale in _CONVERSIONS:  # the tick wants Pa and ms
-            if name.endswith(suffix):
-                name, value = name[: -len(suffix)] + unit, value * scale + 0.5
-                break
-        setattr(self, name, int(value))
 
     def max_target_pa_for(self, cup):
         """Highest target a session on ``cup`` may ask for: below the duty-cap band."""
@@ -109,15 +146,26 @@ def load(data):
     for field in ("name", "chip"):
         if not isinstance(data.get(field), str) or not data[field]:
             raise BoardError("%s: missing or not a string" % field)
-    chip = data["chip"]
-    if chip not in _GPIOS:
-        raise BoardError("chip: %r is not one of %s" % (chip, ", ".join(CHIPS)))
+    if data["chip"] not in _GPIOS:
+        raise BoardError("chip: %r is not one of %s" % (data["chip"], ", ".join(CHIPS)))
     _refuse_unknown_keys(data)
+    source = _Source(data)
+    board = Board(data, source)
+    board.warnings.extend(source.warnings)
+    _check_consistency(board)
+    return board
 
-    def get(key, warnings):
-        value = _lookup(data, key)
-        if warnings is None:
-            return _pin_or_flag(chip, key, value)
+
+class _Source:
+    """The board file's values, each validated as it is read."""
+
+    def __init__(self, data):
+        self._data = data
+        self.warnings = []
+        self.read = []  # type: list[str]  # registry keys in the order Board read them
+
+    def number(self, key):
+        value = _lookup(self._data, key)
         if value is None:
             value = limits.default(key)
         try:
@@ -125,12 +173,23 @@ def load(data):
         except limits.LimitError as e:
             raise BoardError(str(e))
         if warning:
-            warnings.append(warning)
+            self.warnings.append(warning)
+        self.read.append(key)
         return value
 
-    board = Board(data, get)
-    _check_consistency(board)
-    return board
+    def pin(self, key):
+        return _pin(self._data["chip"], key, _lookup(self._data, key))
+
+    def flag(self, key):
+        value = _lookup(self._data, key)
+        if type(value) is not bool:
+            raise BoardError("%s: missing, expected true or false" % key)
+        return value
+
+
+def _pa(kpa):
+    """kPa from the board file (a float on the device: single precision) to whole Pa."""
+    return int(kpa * 1000 + 0.5)
 
 
 def _lookup(data, key):
@@ -144,11 +203,7 @@ def _lookup(data, key):
     return node
 
 
-def _pin_or_flag(chip, key, value):
-    if key in _FLAGS:
-        if type(value) is not bool:
-            raise BoardError("%s: missing, expected true or false" % key)
-        return value
+def _pin(chip, key, value):
     if type(value) is not int:
         raise BoardError("%s: missing, expected a GPIO number" % key)
     if value not in _GPIOS[chip]:
@@ -190,32 +245,34 @@ def _cups(data, warnings):
     cups = data.get("cups")
     if not isinstance(cups, list) or not cups:
         raise BoardError("cups: missing, expected a list of {name, diameter_mm, hard_limit_kpa}")
-    result = []
+    result = []  # type: list[Cup]
     for i, cup in enumerate(cups):
         where = "cups[%d]" % i
         if not isinstance(cup, dict) or not isinstance(cup.get("name"), str) or not cup["name"]:
             raise BoardError(where + ".name: missing or not a string")
-        values = []
-        for key in ("cup.diameter_mm", "cup.hard_limit_kpa"):
-            field = where + "." + key[4:]
-            value = cup.get(key[4:])
-            try:
-                warning = limits.check(key, value, field)
-            except limits.LimitError as e:
-                raise BoardError(str(e))
-            if warning:
-                warnings.append(warning)
-            values.append(value)
+        diameter_mm = _cup_number(cup, where, "diameter_mm", warnings)
+        hard_limit_kpa = _cup_number(cup, where, "hard_limit_kpa", warnings)
         if any(c.name == cup["name"] for c in result):
             raise BoardError(where + ".name: %r is listed twice" % cup["name"])
-        result.append(Cup(cup["name"], int(values[0]), int(values[1] * 1000 + 0.5)))
+        result.append(Cup(cup["name"], diameter_mm, _pa(hard_limit_kpa)))
     return result
 
 
+def _cup_number(cup, where, key, warnings):
+    value = cup.get(key)
+    try:
+        warning = limits.check("cup." + key, value, where + "." + key)
+    except limits.LimitError as e:
+        raise BoardError(str(e))
+    if warning:
+        warnings.append(warning)
+    return value
+
+
 def _check_consistency(board):
-    pins = {}
-    for key in _OUTPUTS + _INPUTS:
-        pin = getattr(board, key.replace(".", "_"))
+    pins = {}  # type: dict[int, str]
+    for key, pin in (("i2c.scl", board.i2c_scl), ("i2c.sda", board.i2c_sda), ("pump.pin", board.pump_pin),
+                     ("valve.pin", board.valve_pin), ("led.pin", board.led_pin), ("button.pin", board.button_pin)):
         if pin in pins:
             raise BoardError("%s: GPIO%d is already used by %s" % (key, pin, pins[pin]))
         pins[pin] = key

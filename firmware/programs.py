@@ -27,13 +27,15 @@ _KPA = 0  # value is kPa with decimals; stored as Pa
 _COUNT = 1  # whole number, stored as is
 _WORD = 2  # one of a list of words
 
+_TISSUE = ("tissue", _WORD, ("firm", "normal", "soft"), None, "normal")  # every program's
 # program: ((param, kind, low, high, default), ...); kPa bounds are in Pa.
 TABLE = {
-    "static": (("target", _KPA, 8000, 60000, 30000), ("minutes", _COUNT, 1, 30, 20)),
+    "static": (("target", _KPA, 8000, 60000, 30000), ("minutes", _COUNT, 1, 30, 20), _TISSUE),
     "massage": (
         ("target", _KPA, 8000, 30000, 20000),
         ("minutes", _COUNT, 1, 20, 15),
         ("site", _WORD, ("back", "neck"), None, "back"),
+        _TISSUE,
     ),
     "interval": (
         ("high", _KPA, 8000, 60000, 30000),
@@ -41,16 +43,15 @@ TABLE = {
         ("high_s", _COUNT, 2, 600, 20),
         ("low_s", _COUNT, 2, 600, 10),
         ("minutes", _COUNT, 1, 40, 20),
+        _TISSUE,
     ),
     "ramp": (
         ("target", _KPA, 8000, 60000, 30000),
         ("rate", _KPA, 50, 5000, 500),
         ("minutes", _COUNT, 1, 40, 20),
+        _TISSUE,
     ),
 }
-_TISSUE = ("tissue", _WORD, ("firm", "normal", "soft"), None, "normal")
-for _name in TABLE:
-    TABLE[_name] += (_TISSUE,)
 _NECK_MAX_MINUTES = 10
 # Tissue lift per kPa of vacuum under a 40 mm cup, in µm; a wider cup draws more in proportion.
 LIFT_UM_PER_KPA = {"firm": 150, "normal": 250, "soft": 500}

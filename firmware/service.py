@@ -13,6 +13,7 @@ import protocol
 from controller import FAULT, STATE_NAMES
 
 _DEFAULT_CUP_INDEX = 0
+_SEQ_WRAP = 99999999
 
 
 class Service:
@@ -56,7 +57,7 @@ class Service:
         if self._countdown > 0:
             return
         self._countdown = self._every
-        self.seq += 1
+        self.seq = self.seq + 1 if self.seq < _SEQ_WRAP else 1  # the field's 8 digits; a small int for ever
         valve = 1 if ctl.valve.vented else 0
         self.out.write(self._encoder.encode(
             self.seq, ctl.t_ms, ctl.sensor_code, ctl.vacuum_pa, ctl.target_pa,

@@ -179,3 +179,11 @@ def test_single_precision_floats_give_the_same_board(path, decimal):
     double, single = boardcfg.load(data), boardcfg.load(_as_float32(data))
     assert vars(double) == vars(single) | {"cups": double.cups, "warnings": double.warnings}
     assert [vars(c) for c in double.cups] == [vars(c) for c in single.cups]
+
+
+def test_board_reads_every_registry_key_once(board_data):
+    """Each configurable number reaches the Board as a written-out attribute, none twice, none forgotten."""
+    source = boardcfg._Source(board_data)
+    boardcfg.Board(board_data, source)
+    expected = [key for key in limits.REGISTRY if not key.startswith("cup.")]
+    assert sorted(source.read) == sorted(expected)
