@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from cupctl import mpunix, replaycore
+from cupctl import mpunix, mpwasm, replaycore
 from cupctl.trace import Trace, TraceError
 
 import boardcfg  # isort: skip
@@ -71,6 +71,9 @@ def first_replayable_row(trace: Trace) -> int:
                      "before the session, e.g. cupctl session start ... --record FILE" % STATE_NAMES[states[0]])
 
 
+JOB_RUNNERS = {"micropython": mpunix.run_job, "wasm": mpwasm.run_job}
+
+
 def replay(trace: Trace, runtime: str = "cpython") -> Report:
     board = board_of(trace)
     start = first_replayable_row(trace)
@@ -80,7 +83,8 @@ def replay(trace: Trace, runtime: str = "cpython") -> Report:
         replaycore.replay(board, ticks, outputs.append)
     else:
         job = {"kind": "replay", "board": json.loads(trace.meta["board_file"]), "ticks": ticks}
-        outputs = [tuple(int(v) for v in text.split(",")) for kind, text in mpunix.run_job(job) if kind == "R"]
+        outputs = [tuple(int(v) for v in text.split(",")) for kind, text in JOB_RUNNERS[runtime](job)
+                   if kind == "R"]
     return compare(trace, start, outputs, board)
 
 
