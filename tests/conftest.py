@@ -1,4 +1,4 @@
-"""Shared fixtures: the firmware on CPython, fakes at the lowest layer, the unix port."""
+"""Shared fixtures: the firmware on CPython, fakes at the lowest layer, the unix port, the 32-bit wasm port."""
 
 import json
 import os
