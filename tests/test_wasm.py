@@ -11,9 +11,11 @@ import boardcfg
 import faults
 import pytest
 import rules
+from mprls import COUNTS_MAX, COUNTS_MIN
 
 from cupctl import replay, trace
 from tests import board_extremes
+from tests import test_small_ints as small_ints
 from tests.conftest import DEFAULT_BOARD
 from tests.test_corpus import TRACES
 
@@ -93,6 +95,17 @@ def test_tick_allocates_nothing_with_one_limit_at_an_extreme(short_tours, name):
 def test_tick_allocates_nothing_through_every_program_and_fault(full_tours, name):
     results, expected = full_tours
     _check_tour(results[name], *expected[name])
+
+
+def test_tick_arithmetic_allocates_nothing_at_the_registry_extremes(run_wasm):
+    """Inputs no simulated session reaches: raw readings at 0 and 2**24-1, the largest regulator errors."""
+    job = {"boards": [data for _, data in FULL_TOURS],
+           "counts": [0, 1, COUNTS_MIN - 1, COUNTS_MIN, COUNTS_MAX, COUNTS_MAX + 1, 2**24 - 1],
+           "targets": [0, 1, small_ints.TARGET_MAX],
+           "vacuums": [small_ints.VACUUM[0], -1, 0, 1, small_ints.VACUUM[1]]}
+    result = json.loads(run_wasm(["tests/mpcases/alloc_units.py"], input=json.dumps(job)))
+    assert result["allocations"] == []
+    assert result["calls"] > 2000
 
 
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
