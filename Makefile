@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 SIM_OUT ?= out
 
 STUBS := build/stubs
+# The 32-bit MicroPython (WebAssembly port, run by node) pinned in tools/wasm/package-lock.json.
+WASM_STAMP := tools/wasm/node_modules/.installed
+NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: test sim lint mpy typecheck bench clean
+.PHONY: test sim lint mpy typecheck wasm bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP) lint mpy typecheck
+# Without npm the wasm tests skip (and fail under CI=true on x86_64 Linux, where .ci/run installs it).
+test: $(STAMP) lint mpy typecheck $(if $(NPM),wasm)
 	$(BIN)/pytest
+
+wasm: $(WASM_STAMP)
+
+$(WASM_STAMP): tools/wasm/package.json tools/wasm/package-lock.json
+	cd tools/wasm && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check firmware host tests bench

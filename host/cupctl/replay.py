@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from cupctl import mpunix, replaycore
+from cupctl import mpunix, mpwasm, replaycore
 from cupctl.link import parse_info
 from cupctl.trace import Trace, TraceError
 
@@ -128,6 +128,9 @@ def first_gap(trace: Trace, start: int, loop_hz: int) -> Gap | None:
     return None
 
 
+JOB_RUNNERS = {"micropython": mpunix.run_job, "wasm": mpwasm.run_job}
+
+
 def replay(trace: Trace, runtime: str = "cpython") -> Report:
     board = board_of(trace)
     start = first_replayable_row(trace)
@@ -139,7 +142,8 @@ def replay(trace: Trace, runtime: str = "cpython") -> Report:
         replaycore.replay(board, ticks, outputs.append)
     else:
         job = {"kind": "replay", "board": json.loads(trace.meta["board_file"]), "ticks": ticks}
-        outputs = [tuple(int(v) for v in text.split(",")) for kind, text in mpunix.run_job(job) if kind == "R"]
+        outputs = [tuple(int(v) for v in text.split(",")) for kind, text in JOB_RUNNERS[runtime](job)
+                   if kind == "R"]
     report = compare(trace, start, end, outputs, board)
     report.gap = gap
     return report

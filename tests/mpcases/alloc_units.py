@@ -1,0 +1,117 @@
+"""The tick's arithmetic at the registry's extremes, each call under micropython.heap_lock().
+
+Sessions on a simulated plant never reach the worst cases a board file allows
+(a raw reading of 0 or 2**24-1 with the widest sensor, the largest regulator
+error, the longest loop period); this calls the tick's pieces with them
+directly. stdin: ``{"boards": [board data...], "counts": [...], "targets":
+[...], "vacuums": [...]}``; stdout: ``{"calls": n, "allocations": [what...]}``.
+"""
+
+import json
+import sys
+
+import boardcfg
+import micropython
+import programs
+from actuators import Pump
+from mprls import MPRLS
+from regulator import Regulator
+from supervisor import Supervisor
+
+from cupctl.sim.hardware import SimPWM
+
+calls = 0
+allocations = []
+
+
+def locked(what, function, a, b=None, c=None):
+    """function(a[, b[, c]]) under the heap lock; an allocation is recorded as ``what``."""
+    global calls
+    calls += 1
+    micropython.heap_lock()
+    try:
+        if c is not None:
+            function(a, b, c)
+        elif b is not None:
+            function(a, b)
+        else:
+            function(a)
+    except MemoryError:
+        micropython.heap_unlock()
+        allocations.append("%s(%r, %r, %r)" % (what, a, b, c))
+        return
+    micropython.heap_unlock()
+
+
+def sensor(board, counts):
+    mprls = MPRLS(None, board.sensor_address, board.sensor_psi_min, board.sensor_psi_max)
+    for value in counts:
+        locked("counts_to_pa", mprls.counts_to_pa, value)
+
+
+def regulator(board, targets, vacuums):
+    for cap in (0, 1, board.pump_max_duty):
+        for target in targets:
+            for vacuum in vacuums:
+                reg = Regulator(board, 1000 // board.loop_hz)
+                for _ in range(3):  # the integral winds up to its clamp and back
+                    locked("Regulator.update", reg.update, target, vacuum, cap)
+
+
+def supervisor(board, vacuums):
+    sup = Supervisor(board, Pump(SimPWM(), board.pump_max_duty), _Valve())
+    for cup in board.cups:
+        sup.begin_session(0, cup.hard_limit_pa, 0)
+        for vacuum in vacuums + [cup.hard_limit_pa - board.cap_band_pa + 1, cup.hard_limit_pa - 1]:
+            sup.vacuum_pa = vacuum
+            locked("Supervisor.duty_cap", _call, sup.duty_cap)
+            locked("Supervisor.actuate", sup.actuate, board.pump_max_duty, True)
+
+
+def setpoints(board):
+    """Every program at its highest target, its slowest ramp and its longest phases, over its minute."""
+    cup = board.cups[0]
+    ceiling = board.max_target_pa_for(cup)
+    for line, peak in (("static target=%s", 60000), ("massage target=%s", 30000),
+                       ("interval high=%s low=0 high_s=600 low_s=600", 60000), ("ramp target=%s rate=0.05", 60000)):
+        words = (line % _kpa(min(ceiling, peak)) + " minutes=1").split()
+        program = programs.build(words[0], dict(w.split("=") for w in words[1:]), board, cup)
+        for elapsed in range(-1, program.duration_ms + 2, 250):
+            locked(program.name + ".target_pa", program.target_pa, elapsed)
+
+
+def _kpa(pa):
+    return "%d.%03d" % (pa // 1000, pa % 1000)
+
+
+def pump(board):
+    p = Pump(SimPWM(), board.pump_max_duty)
+    for duty in (0, board.pump_max_duty, board.pump_max_duty + 1, 10000):
+        locked("Pump.set", p.set, duty)
+
+
+class _Valve:
+    def vent(self):
+        pass
+
+    def hold(self):
+        pass
+
+
+def _call(function):
+    function()
+
+
+def main():
+    job = json.loads(sys.stdin.read())
+    for data in job["boards"]:
+        board = boardcfg.load(data)
+        sensor(board, job["counts"])
+        regulator(board, job["targets"], job["vacuums"])
+        supervisor(board, job["vacuums"])
+        setpoints(board)
+        pump(board)
+    print(json.dumps({"calls": calls, "allocations": allocations}))
+
+
+main()
