@@ -131,6 +131,11 @@ def lift_ceiling_pa(board, cup, tissue):
     return board.max_lift_mm * 1000000 * _LIFT_REF_DIAMETER_MM // (LIFT_UM_PER_KPA[tissue] * cup.diameter_mm)
 
 
+def max_target_pa(board, cup, tissue):
+    """The highest target a session may ask for: below the duty taper of the hard limit and of the lift."""
+    return min(board.max_target_pa_for(cup), lift_ceiling_pa(board, cup, tissue) - board.cap_band_pa)
+
+
 def lift_um(vacuum_pa, cup, tissue):
     """Modelled tissue lift under ``cup`` at ``vacuum_pa``, in µm."""
     return LIFT_UM_PER_KPA[tissue] * cup.diameter_mm * (vacuum_pa // 100) // (_LIFT_REF_DIAMETER_MM * 10)
@@ -144,7 +149,7 @@ def _check_against_board(name, values, board, cup):
         if key in values and values[key] > ceiling:
             raise ValueError("%s %s: %s kPa is above this board's limit for cup %s (%s kPa)" % (
                 name, key, _kpa(values[key]), cup.name, _kpa(ceiling)))
-        if key in values and values[key] > lift_ceiling - board.cap_band_pa:
+        if key in values and values[key] > max_target_pa(board, cup, values["tissue"]):
             raise ValueError(
                 "%s %s: %s kPa would draw %s tissue %s mm into cup %s (%d mm wide); the lift limit of %d mm"
                 " is reached at %s kPa, so targets stop %s kPa below it, at %s kPa" % (

@@ -174,8 +174,8 @@ class Supervisor:
             if not self.session and reading.vacuum_pa <= self._idle_limit_pa:
                 self.hard_limit_pa = self._idle_limit_pa
         code = self._first_rule_firing(now, reading)
-        if reading.fresh:  # the next reading is compared with this one
-            self._last_pressure_pa = reading.pressure_pa
+        if reading.fresh:  # the next reading is compared with this one, if this one was trusted
+            self._last_pressure_pa = 0 if code else reading.pressure_pa
             self._window.restart()
         return self.trip(code) if code else self.fault
 

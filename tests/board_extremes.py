@@ -21,6 +21,8 @@ import json
 import boardcfg
 import faults
 import limits
+import programs
+from ambient import _WINDOW_MS
 
 from tests.conftest import DEFAULT_BOARD
 
@@ -41,6 +43,8 @@ def get(data, key):
         return data["cups"][0][key[4:]]
     node = data
     for part in key.split("."):
+        if part not in node:
+            return limits.default(key)  # the board leaves it at the registry's default
         node = node[part]
     return node
 
@@ -70,12 +74,39 @@ def board_with(values: dict, name: str) -> dict:
 
 
 def _make_consistent(data, fixed):
+    for _ in range(2):  # a loop rate moved by a later rule is checked against the earlier ones again
+        _make_timing_consistent(data, fixed)
+    # the leak rule must be able to fire: leak_duty at most the pump's maximum duty
+    if get(data, "limits.leak_duty") > get(data, "pump.max_duty"):
+        if "limits.leak_duty" in fixed:
+            put(data, "pump.max_duty", get(data, "limits.leak_duty"))
+        else:
+            put(data, "limits.leak_duty", get(data, "pump.max_duty"))
+    _make_limits_consistent(data, fixed)
+
+
+def _make_timing_consistent(data, fixed):
+    # sensor_timeout_ms and deadman_ms cover 2 loop periods; the dead-man switch is shorter than the watchdog
+    for key in ("limits.sensor_timeout_ms", "limits.deadman_ms"):
+        if get(data, key) < 2000 // get(data, "loop_hz"):
+            if key in fixed and "loop_hz" not in fixed:
+                put(data, "loop_hz", -(-2000 // get(data, key)))
+            else:
+                put(data, key, 2000 // get(data, "loop_hz"))
+    if get(data, "limits.deadman_ms") >= get(data, "watchdog_ms"):
+        if "watchdog_ms" in fixed:
+            put(data, "limits.deadman_ms", get(data, "watchdog_ms") - 1)
+        else:
+            put(data, "watchdog_ms", get(data, "limits.deadman_ms") + 1)
     # watchdog_ms must cover 5 loop periods
     if get(data, "watchdog_ms") < 5000 // get(data, "loop_hz"):
         if "watchdog_ms" in fixed and "loop_hz" not in fixed:
             put(data, "loop_hz", 5000 // (get(data, "watchdog_ms") + 1) + 1)
         else:
             put(data, "watchdog_ms", 5000 // get(data, "loop_hz"))
+
+
+def _make_limits_consistent(data, fixed):
     # plausible minimum below the ambient minimum
     if get(data, "limits.plausible_min_kpa") >= get(data, "limits.ambient_min_kpa"):
         if "limits.ambient_min_kpa" in fixed and "limits.plausible_min_kpa" not in fixed:
@@ -143,7 +174,7 @@ def session_cup(board):
 
 def ceiling_pa(board, program_max_pa):
     """The highest target a program may ask for on this board's session cup, to whole Pa."""
-    return min(program_max_pa, board.max_target_pa_for(session_cup(board)))
+    return min(program_max_pa, programs.max_target_pa(board, session_cup(board), "normal"))
 
 
 def can_run_sessions(data):
@@ -162,7 +193,7 @@ _FULL = (
     ("interval high={c60} low=0 high_s=2 low_s=2", 5000, "status_integrity", 0, faults.SENSOR_STATUS),
     ("ramp target={c60} rate=5", 2000, "i2c_nack", 0, faults.SENSOR_BUS),
     ("massage target={c30}", 2000, "sensor_busy", 0, faults.SENSOR_TIMEOUT),
-    ("static target={c60}", None, "sensor_frozen", 0, faults.SENSOR_FROZEN),  # only while pumping
+    ("static target={c60}", None, "sensor_frozen", 0, faults.SENSOR_DISAGREES),  # only while pumping
     ("static target={c60}", 1000, "sensor_stuck_counts", 0, faults.SENSOR_IMPLAUSIBLE),
     ("static target={c60}", 1000, "sensor_stuck_counts", 0xFFFFFF, faults.SENSOR_IMPLAUSIBLE),
     ("static target={c60}", 1000, "button", 0, faults.EMERGENCY),
@@ -170,7 +201,7 @@ _FULL = (
 )
 SHORT = _FULL[:1]
 FULL = _FULL
-_NEEDS_PUMPING = (faults.LEAK, faults.SENSOR_FROZEN)  # rules that watch the pump working
+_NEEDS_PUMPING = (faults.LEAK, faults.SENSOR_DISAGREES)  # rules that watch the pump working
 
 
 def regulator_pumps(board):
@@ -192,7 +223,7 @@ def tour(data, segments):
     cup = session_cup(board)
     c60, c30 = ceiling_pa(board, 60000), ceiling_pa(board, 30000)
     period = 1000 // board.loop_hz
-    prepare_ms = 300 + 17 * period + 200  # vent settle, 16 ambient samples, margin
+    prepare_ms = 4 * _WINDOW_MS + 200  # two windows at rest, one more if the cup was still venting, margin
     minutes = min(board.max_session_ms // 60000, 20)
     commands, injected, expected = [], [], set()
     t = 0

@@ -17,7 +17,7 @@ import limits
 import mprls
 import programs
 import pytest
-from controller import _AMBIENT_SAMPLES
+from ambient import _WINDOW_MS
 from hypothesis import given
 from hypothesis import strategies as st
 from mprls import COUNTS_MAX, COUNTS_MIN
@@ -55,6 +55,10 @@ MULDIV_A = max(COUNTS_MIN - COUNTS[0], COUNTS[1] - COUNTS_MIN)
 MULDIV_B = (hi("sensor.psi_max") - lo("sensor.psi_min")) * mprls._DPA_PER_CENTIPSI // 100
 MULDIV_C = COUNTS_MAX - COUNTS_MIN
 SECONDS_MAX = max(p[3] for p in programs.TABLE["interval"] if p[0] in ("high_s", "low_s"))
+PERIOD_MS_MIN = 1000 // hi("loop_hz")
+GAIN_MAX = 50000  # observer._MAX_GAIN_PA
+DUTY_SUM_MAX = 20000  # observer._MAX_DUTY_SUM
+TICKS_BETWEEN_READINGS_MAX = 20  # supervisor._MAX_TICKS
 
 Row = namedtuple("Row", "file expression formula bound")
 TABLE = (
@@ -75,11 +79,30 @@ TABLE = (
         MULDIV_A * MULDIV_B // MULDIV_C + 1),
     Row("fixedpoint.py", "2 * remainder", "2 * c", 2 * MULDIV_C),
     # controller.py: vacuum and the ambient measurement
-    Row("controller.py", "self.ambient_pa - pressure",
+    Row("controller.py", "self.ambient_pa - reading.pressure_pa",
         "ambient_max_kpa(hi) - pressure(counts 0), pressure(2**24-1) - ambient_min_kpa(lo)",
         max(VACUUM[1], -VACUUM[0])),
-    Row("controller.py", "self._ambient_sum += pressure", "16 samples * pressure(2**24-1, psi_max(hi))",
-        _AMBIENT_SAMPLES * max(PRESSURE[1], -PRESSURE[0])),
+    Row("ambient.py", "self._sum += pressure_pa", "640 ms // period(min) samples * pressure(2**24-1, psi_max(hi))",
+        _WINDOW_MS // PERIOD_MS_MIN * max(PRESSURE[1], -PRESSURE[0])),
+    # observer.py: the pump's gain (clamped) times the duty spent between readings (clamped)
+    Row("observer.py", "self.gain * duty_sum", "_MAX_GAIN_PA * _MAX_DUTY_SUM", GAIN_MAX * DUTY_SUM_MAX),
+    Row("observer.py", "_MARGIN * risen", "2 * (vacuum(max) - vacuum(min))", 2 * (VACUUM[1] - VACUUM[0])),
+    Row("observer.py", "_MARGIN * risen * 1000", "2 * (vacuum(max) - vacuum(min)) * 1000",
+        2 * (VACUUM[1] - VACUUM[0]) * 1000),
+    Row("observer.py", "self._disagree_pa * 1000", "disagree_kpa(hi) * 1000 * 1000",
+        hi("limits.disagree_kpa") * KPA * 1000),
+    # supervisor.py: what the commanded duty can explain of a rise, per interval between readings
+    Row("supervisor.py", "self._observer.gain * window.bound_duty()", "_MAX_GAIN_PA * pump.max_duty(hi)",
+        GAIN_MAX * DUTY_MAX),
+    Row("supervisor.py", "(self._observer.gain * window.bound_duty() // 1000 + self._runaway_drift_pa) * ticks",
+        "(_MAX_GAIN_PA * pump.max_duty(hi) // 1000 + 500) * _MAX_TICKS",
+        (GAIN_MAX * DUTY_MAX // 1000 + 500) * TICKS_BETWEEN_READINGS_MAX),
+    # programs.py: the lift ceiling, at the start of a session (inside the tick that starts it)
+    Row("programs.py", "board.max_lift_mm * 1000000", "max_lift_mm(hi) * 10**6", hi("limits.max_lift_mm") * 10**6),
+    Row("programs.py", "board.max_lift_mm * 1000000 * _LIFT_REF_DIAMETER_MM", "max_lift_mm(hi) * 10**6 * 40",
+        hi("limits.max_lift_mm") * 10**6 * 40),
+    Row("programs.py", "LIFT_UM_PER_KPA[tissue] * cup.diameter_mm", "500 um/kPa * cup.diameter_mm(hi)",
+        max(programs.LIFT_UM_PER_KPA.values()) * hi("cup.diameter_mm")),
     # regulator.py
     Row("regulator.py", "target_pa - vacuum_pa",
         "min(max_target_kpa(hi), hard_limit_kpa(hi) - cap_band_kpa(lo)) - vacuum(min), or vacuum(max)",
@@ -95,10 +118,9 @@ TABLE = (
         DUTY_MAX * 1000 + STEP_MAX),
     Row("regulator.py", "cap * 1000", "pump.max_duty(hi) * 1000", DUTY_MAX * 1000),
     # supervisor.py: the duty cap, only inside the band (0 < headroom < cap_band)
-    Row("supervisor.py", "board.pump_max_duty * headroom", "pump.max_duty(hi) * cap_band_kpa(hi)",
+    Row("supervisor.py", "cap * headroom", "pump.max_duty(hi) * cap_band_kpa(hi)",
         DUTY_MAX * hi("limits.cap_band_kpa") * KPA),
     # programs.py: set points; the ramps multiply only while elapsed_ms < peak * 1000 // rate
-    Row("programs.py", "self._soft_pa_s * elapsed_ms", "peak * 1000, peak <= target(max)", TARGET_MAX * 1000),
     Row("programs.py", "self._rate_pa_s * elapsed_ms", "peak * 1000, peak <= target(max)", TARGET_MAX * 1000),
     Row("programs.py", "self._peak * 1000", "target(max) * 1000 (at start)", TARGET_MAX * 1000),
     Row("programs.py", 'values.get("high_s", 0) * 1000', "interval high_s(max) * 1000 (at start)",
@@ -111,15 +133,24 @@ TABLE = (
 
 # The functions a tick runs (with the constructors whose products it relies on), per firmware file.
 TICK_PATH = {
-    "controller.py": ("Controller.tick", "Controller._sample_ambient", "Controller._enter", "Controller.elapsed_ms",
-                      "Controller.stop", "Controller.latch"),
-    "supervisor.py": ("Supervisor.check", "Supervisor.duty_cap", "Supervisor.actuate", "Supervisor.vent",
-                      "Supervisor.trip", "Supervisor.begin_session", "Supervisor.end_session", "Supervisor.arm",
+    "controller.py": ("Controller.tick", "Controller._read", "Controller._slew", "Controller._zero",
+                      "Controller._leave_session", "Controller._enter", "Controller.elapsed_ms", "Controller.stop",
+                      "Controller.latch"),
+    "supervisor.py": ("Supervisor.check", "Supervisor._first_rule_firing", "Supervisor.duty_cap",
+                      "Supervisor.actuate", "Supervisor.vent", "Supervisor.trip", "Supervisor.begin_session",
+                      "Supervisor.end_session", "Supervisor.arm", "Supervisor._count_bleed",
                       "Supervisor._hard_limit", "Supervisor._sensor", "Supervisor._implausible",
-                      "Supervisor._emergency_button", "Supervisor._frozen", "Supervisor._leak",
-                      "Supervisor._over_duration", "Supervisor._heartbeat"),
+                      "Supervisor._emergency_button", "Supervisor._loop_overrun", "Supervisor._pump_runaway",
+                      "Supervisor._disagrees", "Supervisor._frozen", "Supervisor._leak", "Supervisor._leak_duty",
+                      "Supervisor._over_duration", "Supervisor._heartbeat", "_ActuationWindow.add",
+                      "_ActuationWindow.bound_duty", "_ActuationWindow.restart"),
+    "observer.py": ("PumpObserver.reset", "PumpObserver.duty_cap", "PumpObserver.observe", "PumpObserver.disagrees",
+                    "PumpObserver._learn"),
+    "ambient.py": ("Ambient.restart", "Ambient.sample"),
+    "bootmemory.py": ("BootMemory.save", "_xor", "_RamStore.memory"),
+    "deadman.py": ("Deadman.rearm", "Deadman.expire"),
     "regulator.py": ("Regulator.__init__", "Regulator.update", "Regulator._integral_step", "Regulator.reset"),
-    "programs.py": ("Program.__init__", "Program.target_pa", "Program._curve"),
+    "programs.py": ("Program.__init__", "Program.target_pa", "lift_ceiling_pa"),
     "mprls.py": ("MPRLS.__init__", "MPRLS.start", "MPRLS.collect", "MPRLS.counts_to_pa"),
     "fixedpoint.py": ("muldiv_round", "clamp"),
     "actuators.py": ("Pump.set", "Valve.vent", "Valve.hold", "Valve._drive", "Led.set", "Button.pressed"),
@@ -185,9 +216,8 @@ def test_regulator_integral_step_is_the_exact_product(ki, loop_hz, error):
     assert Regulator(board, period_ms)._integral_step(error) == ki * error * period_ms // 1000
 
 
-@pytest.mark.xfail(strict=True, reason="service.py after_tick: self.seq += 1 has no wrap; at 100 Hz it passes "
-                                       "2**30 after 124 days and the telemetry line then allocates")
 def test_telemetry_sequence_number_stays_a_small_int(board):
+    """At 100 Hz seq would pass 2**30 after 124 days; it wraps at its field's 8 digits instead."""
     from service import Service
 
     class Ctl:

@@ -146,7 +146,7 @@ class Stats:
             self._last_target = target
             self.peak_target = max(self.peak_target, target)
             self.max_error = max(self.max_error, abs(target - ctl.vacuum_pa))
-            if ctl.supervisor.duty_cap() < ctl.board.pump_max_duty:
+            if ctl.supervisor.duty_cap(ctl.vacuum_pa) < ctl.board.pump_max_duty:
                 self.band += 1
 
     def result(self, name, error):

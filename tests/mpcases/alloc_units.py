@@ -16,7 +16,7 @@ import programs
 from actuators import Pump
 from mprls import MPRLS
 from regulator import Regulator
-from supervisor import Supervisor
+from supervisor import Reading, Supervisor
 
 from cupctl.sim.hardware import SimPWM
 
@@ -60,18 +60,30 @@ def regulator(board, targets, vacuums):
 
 def supervisor(board, vacuums):
     sup = Supervisor(board, Pump(SimPWM(), board.pump_max_duty), _Valve())
+    reading = Reading()
+    reading.fresh = True
+    reading.code = reading.counts = 7000000
+    reading.pressure_pa = 80000
     for cup in board.cups:
-        sup.begin_session(0, cup.hard_limit_pa, 0)
+        sup.begin_session(0, cup.hard_limit_pa, 0, reading)
         for vacuum in vacuums + [cup.hard_limit_pa - board.cap_band_pa + 1, cup.hard_limit_pa - 1]:
-            sup.vacuum_pa = vacuum
-            locked("Supervisor.duty_cap", _call, sup.duty_cap)
-            locked("Supervisor.actuate", sup.actuate, board.pump_max_duty, True)
+            reading.vacuum_pa = vacuum
+            locked("Supervisor.duty_cap", sup.duty_cap, vacuum)
+            locked("Supervisor.actuate", _actuate_full, sup, reading)
+            locked("Supervisor.check", sup.check, 10, reading)
+            reading.counts += 1
+
+
+def _actuate_full(sup, reading):
+    sup.actuate(reading, reading.vacuum_pa, sup._board.pump_max_duty, True)
 
 
 def setpoints(board):
     """Every program at its highest target, its slowest ramp and its longest phases, over its minute."""
     cup = board.cups[0]
-    ceiling = board.max_target_pa_for(cup)
+    ceiling = programs.max_target_pa(board, cup, "normal")
+    if ceiling < 8000:  # no program starts below 8 kPa (a tiny lift limit under a wide cup)
+        return
     for line, peak in (("static target=%s", 60000), ("massage target=%s", 30000),
                        ("interval high=%s low=0 high_s=600 low_s=600", 60000), ("ramp target=%s rate=0.05", 60000)):
         words = (line % _kpa(min(ceiling, peak)) + " minutes=1").split()
@@ -91,11 +103,13 @@ def pump(board):
 
 
 class _Valve:
+    vented = True
+
     def vent(self):
-        pass
+        self.vented = True
 
     def hold(self):
-        pass
+        self.vented = False
 
 
 def _call(function):

@@ -29,15 +29,25 @@ class SimPWM:
 
 
 class SimRTC:
-    """RTC memory: kept across resets of one simulated board, lost at power-on."""
+    """RTC memory: kept across resets of one simulated board, lost at power-on.
+
+    Like the ESP32's (2048 bytes), a write copies into fixed storage and allocates nothing.
+    """
+
+    SIZE = 2048
 
     def __init__(self):
-        self._data = b""
+        self._data = bytearray(self.SIZE)
+        self._len = 0
 
     def memory(self, data=None):
         if data is None:
-            return self._data
-        self._data = bytes(data)
+            return bytes(self._data[: self._len])
+        if len(data) > self.SIZE:
+            raise ValueError("buffer too long")
+        for i in range(len(data)):
+            self._data[i] = data[i]
+        self._len = len(data)
 
 
 class SimTimer:

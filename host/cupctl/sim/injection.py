@@ -27,6 +27,10 @@ class Injector:
         return since < self.duration_ms
 
     def apply(self, sim, on):
+        """Act on a change only: a fault that is not active leaves alone what another of its kind set."""
+        if on == self._on:
+            return
+        self._on = on
         kind = self.kind
         bus = sim.hw.bus
         plant = sim.plant
@@ -60,10 +64,8 @@ class Injector:
             sim.hw.press_button(on)
         elif kind == "loop_stall":
             sim.stalled = on
-        elif kind == "reset":
-            if on and not self._on:
-                sim.reset(self.value == 1)
-        self._on = on
+        elif kind == "reset" and on:
+            sim.reset(self.value == 1)
 
 
 FAULT_KINDS = ("sensor_busy", "i2c_nack", "i2c_hang", "sensor_frozen", "status_power", "status_integrity",
