@@ -27,7 +27,8 @@ _REPEATS = 2
 
 class PumpObserver:
     def __init__(self, board, period_ms):
-        self._default_gain = board.pump_rise_pa_s * period_ms // 1000
+        default = board.pump_rise_pa_s * period_ms // 1000
+        self._default_gain = default if default < _MAX_GAIN_PA else _MAX_GAIN_PA
         self._disagree_pa = board.disagree_pa
         self.gain = 0  # Pa per tick at full duty (1000), an upper bound
         self._learned = False

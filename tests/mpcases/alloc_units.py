@@ -103,7 +103,8 @@ def pump(board):
 
 
 class _Valve:
-    vented = True
+    def __init__(self):
+        self.vented = True  # an instance attribute from the start: setting it later allocates nothing
 
     def vent(self):
         self.vented = True
