@@ -7,7 +7,7 @@ SIM_OUT ?= out
 
 STUBS := build/stubs
 
-.PHONY: test sim lint mpy typecheck bench clean
+.PHONY: test sim lint mpy typecheck bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ test: $(STAMP) lint mpy typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check firmware host tests bench
+	$(BIN)/ruff check firmware host tests bench tools
 
 # Every firmware file must compile for MicroPython.
 mpy: $(STAMP)
@@ -41,6 +41,10 @@ sim: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.soak
+
+# Mutation testing of the safety modules (about an hour; not part of `make test`): docs/mutation.md.
+mutate: $(STAMP)
+	$(BIN)/python -m tools.mutate $(MUTATE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -17,7 +17,7 @@ DEFAULT_BOARD = ROOT / "boards" / "esp32-devkitc.json"
 sys.path.insert(0, str(Path(__file__).resolve().parent / "mpcases"))
 fw.install()
 MP_PATH = os.pathsep.join(
-    [str(ROOT / "firmware"), str(ROOT / "host"), str(ROOT / "tests" / "mpcases"), ".frozen"])
+    [str(fw.FIRMWARE_DIR), str(ROOT / "host"), str(ROOT / "tests" / "mpcases"), ".frozen"])
 
 
 @pytest.fixture
