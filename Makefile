@@ -10,7 +10,11 @@ STUBS := build/stubs
 WASM_STAMP := tools/wasm/node_modules/.installed
 NPM := $(shell command -v npm 2>/dev/null)
 
+<<<<<<< HEAD
 .PHONY: test sim lint mpy typecheck wasm bench clean
+=======
+.PHONY: test sim lint mpy typecheck bench mutate clean
+>>>>>>> mutate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +33,7 @@ $(WASM_STAMP): tools/wasm/package.json tools/wasm/package-lock.json
 	touch $@
 
 lint: $(STAMP)
-	$(BIN)/ruff check firmware host tests bench
+	$(BIN)/ruff check firmware host tests bench tools
 
 # Every firmware file must compile for MicroPython.
 mpy: $(STAMP)
@@ -51,6 +55,10 @@ sim: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.soak
+
+# Mutation testing of the safety modules (about an hour; not part of `make test`): docs/mutation.md.
+mutate: $(STAMP)
+	$(BIN)/python -m tools.mutate $(MUTATE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -4,13 +4,17 @@ MicroPython has ``micropython.const`` and ``time.ticks_*``/``sleep_ms`` built
 in; CPython gets equivalents here, and nothing else in the firmware differs.
 """
 
+import os
 import sys
 import time
 import types
 from pathlib import Path
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
-BOARDS_DIR = FIRMWARE_DIR.parent / "boards"
+ROOT = Path(__file__).resolve().parents[2]
+# CUPCTL_FIRMWARE_DIR runs everything (CPython, the unix port, the virtual board) on another copy of the
+# firmware: tools/mutate.py points it at each mutant.
+FIRMWARE_DIR = Path(os.environ.get("CUPCTL_FIRMWARE_DIR") or ROOT / "firmware")
+BOARDS_DIR = ROOT / "boards"
 _TICKS_PERIOD = 1 << 30  # ESP32 ticks_ms wraps here
 _TICKS_HALF = _TICKS_PERIOD // 2
 

@@ -129,6 +129,7 @@ class SimMPRLSBus:
         self.busy_forever = False
         self.nack = False
         self.hung = False  # SDA held low: calls time out (how long they block is the machine's)
+        self.nack_read = False  # NACK on the read only: the command went out, the result cannot come back
         self.frozen = False
         self.status_bits = 0  # extra status bits (0x04 integrity, 0x01 saturation)
         self.powered = True
@@ -152,6 +153,8 @@ class SimMPRLSBus:
 
     def readfrom_into(self, address, buf, stop=True):
         self._check(address)
+        if self.nack_read:
+            raise OSError(19)
         busy = (self.busy_forever or self._started is None
                 or self.clock() - self._started < self.CONVERSION_MS)
         status = (0x40 if self.powered else 0) | (0x20 if busy else 0) | self.status_bits
