@@ -68,10 +68,10 @@ def test_one_step_outside_refused(roomy, name, key, low, high, step):
 
 def test_defaults(board):
     expected = {
-        "static": {"target": 30000, "minutes": 20},
-        "massage": {"target": 20000, "minutes": 15, "site": "back"},
-        "interval": {"high": 30000, "low": 10000, "high_s": 20, "low_s": 10, "minutes": 20},
-        "ramp": {"target": 30000, "rate": 500, "minutes": 20},
+        "static": {"target": 30000, "minutes": 20, "tissue": "normal"},
+        "massage": {"target": 20000, "minutes": 15, "site": "back", "tissue": "normal"},
+        "interval": {"high": 30000, "low": 10000, "high_s": 20, "low_s": 10, "minutes": 20, "tissue": "normal"},
+        "ramp": {"target": 30000, "rate": 500, "minutes": 20, "tissue": "normal"},
     }
     for name, values in expected.items():
         program = build(board, name)
@@ -126,10 +126,9 @@ def test_whole_numbers_only_up_to_six_digits(board):
             programs.parse_count("x", text)
 
 
-def test_soft_ramp_at_the_board_rate_then_the_curve_from_its_end(board):
-    assert board.soft_ramp_pa_s == 4000
-    program = build(board, "static", target="30.001")  # 30,001 Pa at 4 kPa/s: the ramp ends at 7,500 ms
-    assert [program.target_pa(t) for t in (0, 1, 1000, 7499, 7500, 7501)] == [0, 4, 4000, 29996, 30001, 30001]
+def test_static_is_its_target_from_the_first_ms_the_controller_ramps_it(board):
+    program = build(board, "static", target="30.001")
+    assert [program.target_pa(t) for t in (0, 1, 7500, 1199999)] == [30001] * 4
 
 
 def test_interval_switches_exactly_at_its_period_edges(board):
@@ -153,10 +152,12 @@ def test_every_program_ends_at_its_duration(board):
 
 
 @pytest.mark.parametrize("name,params,text", [
-    ("static", {}, "static target=30 minutes=20"),
-    ("massage", {"target": "12.5", "site": "neck", "minutes": "10"}, "massage target=12.5 minutes=10 site=neck"),
-    ("interval", {"low": "0.999"}, "interval high=30 low=0.999 high_s=20 low_s=10 minutes=20"),
-    ("ramp", {"target": "30.999", "rate": "0.05"}, "ramp target=30.999 rate=0.05 minutes=20"),
+    ("static", {}, "static target=30 minutes=20 tissue=normal"),
+    ("massage", {"target": "12.5", "site": "neck", "minutes": "10", "tissue": "soft"},
+     "massage target=12.5 minutes=10 site=neck tissue=soft"),
+    ("interval", {"low": "0.999"}, "interval high=30 low=0.999 high_s=20 low_s=10 minutes=20 tissue=normal"),
+    ("ramp", {"target": "30.999", "rate": "0.05", "tissue": "firm"},
+     "ramp target=30.999 rate=0.05 minutes=20 tissue=firm"),
 ])
 def test_describe_names_every_parameter_in_the_units_it_was_given(board, name, params, text):
     assert build(board, name, **params).describe() == text
