@@ -10,11 +10,7 @@ STUBS := build/stubs
 WASM_STAMP := tools/wasm/node_modules/.installed
 NPM := $(shell command -v npm 2>/dev/null)
 
-<<<<<<< HEAD
-.PHONY: test sim lint mpy typecheck wasm bench clean
-=======
-.PHONY: test sim lint mpy typecheck bench mutate clean
->>>>>>> mutate
+.PHONY: test sim lint mpy typecheck wasm bench mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

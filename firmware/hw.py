@@ -5,6 +5,7 @@ On the virtual board a simulated ``machine`` module stands in, unchanged code.
 
 import json
 import os
+import sys
 
 import machine
 
@@ -23,7 +24,7 @@ _DEADMAN_TIMER_ID = 0  # every ESP32 variant has timer 0
 
 def chip():
     """The running chip as board files name it ("esp32", "esp32s3", "esp32c3"), or None if unknown."""
-    machine_name = os.uname().machine.upper()  # e.g. "ESP32S3 module (spiram) with ESP32S3"
+    machine_name = sys.implementation._machine.upper()  # e.g. "ESP32S3 module (spiram) with ESP32S3"
     for name in ("ESP32S3", "ESP32C3", "ESP32"):
         if name in machine_name:
             return name.lower()
