@@ -89,6 +89,7 @@ class VirtualBoard:
         self._raw = b""
         self._paste_left = 0
         self._exec_markers = 0
+        self._executing = False  # the REPL runs code: like a board, it reads no more input until done
         self._line = b""
         self._wdt_timeout = 0
         self._wdt_fed = 0.0
@@ -166,6 +167,7 @@ class VirtualBoard:
         """A reset: everything stops, the watchdog disarms, boot.py and main.py run."""
         self._kill()
         self._wdt_timeout = 0
+        self._executing = False
         self._raw = b""
         self._line = b""
         self.resets.append(cause)
@@ -276,17 +278,22 @@ class VirtualBoard:
         self._send(data)
         if self._exec_markers >= 2:
             self._exec_markers = 0
+            self._executing = False
             self._send(b">" if self._mode == "raw" else b">>> ")
 
     def _on_child_exit(self) -> None:
         was_firmware = self._mode in ("firmware", "interrupting")
+        self._executing = False
         self._kill()
         if was_firmware:  # main.py ended (Ctrl-C, or it returned): the board sits at its REPL
             self._mode = "friendly"
             self._send(b"\r\n" + BANNER)
 
     def _process_input(self) -> None:
-        while self._pending and self._mode not in ("interrupting",):
+        if self._executing:
+            self._interrupt_execution()
+            return
+        while self._pending and self._mode not in ("interrupting",) and not self._executing:
             data, self._pending = self._pending, b""
             handler = {"firmware": self._input_firmware, "friendly": self._input_friendly,
                        "raw": self._input_raw}[self._mode]
@@ -334,6 +341,9 @@ class VirtualBoard:
                 else:
                     self._send(b">>> ")
                 self._line = b""
+                if self._executing:  # what follows waits for the code to finish
+                    self._pending = data[i + 1 :] + self._pending
+                    return
             elif byte in (0x08, 0x7F):
                 if self._line:
                     self._line = self._line[:-1]
@@ -344,6 +354,9 @@ class VirtualBoard:
 
     def _input_raw(self, data: bytes) -> None:
         while data:
+            if self._executing:  # what follows waits for the code to finish
+                self._pending = data + self._pending
+                return
             if self._paste_left > 0:
                 data = self._input_paste(data)
                 continue
@@ -398,8 +411,15 @@ class VirtualBoard:
             self._send(b"\x01")
         return rest
 
+    def _interrupt_execution(self) -> None:
+        """Ctrl-C while the REPL runs code raises KeyboardInterrupt in it; other input waits."""
+        if b"\x03" in self._pending and self._child is not None and self._child.poll() is None:
+            self._pending = self._pending.replace(b"\x03", b"", 1)
+            self._child.send_signal(signal.SIGINT)
+
     def _execute(self, code: bytes) -> None:
         self._repl_process()
+        self._executing = True
         self._exec_markers = 0
         self._write_child(b"%d\n" % len(code) + code)
 
