@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cupctl.fw import FIRMWARE_DIR
@@ -37,10 +39,42 @@ def env() -> dict:
 
 def run_job(job: dict, heap="64M"):
     """Yield (kind, text) for each output line of an mpentry job; raise on a crash."""
-    proc = subprocess.Popen([executable(), "-X", "heapsize=" + heap, str(ENTRY)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    proc = _start(heap)
     proc.stdin.write(json.dumps(job))
     proc.stdin.close()
+    yield from _results(proc)
+
+
+def stream_job(job: dict, items: Iterable, heap="8M") -> Iterator[tuple[str, str]]:
+    """Like run_job, with ``items`` (a replay's ticks) sent one JSON line each while the outputs come back.
+
+    The unix port holds one item at a time, so its memory does not grow with the number of items.
+    """
+    proc = _start(heap)
+
+    def feed():
+        try:
+            proc.stdin.write(json.dumps(dict(job, stream=True)) + "\n")
+            for item in items:
+                proc.stdin.write(json.dumps(item, separators=(",", ":")) + "\n")
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):  # the job died: _results reports why
+            pass
+
+    writer = threading.Thread(target=feed, name="mpunix-feed", daemon=True)
+    writer.start()
+    try:
+        yield from _results(proc)
+    finally:
+        writer.join(timeout=5)
+
+
+def _start(heap: str) -> subprocess.Popen:
+    return subprocess.Popen([executable(), "-X", "heapsize=" + heap, str(ENTRY)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+
+
+def _results(proc: subprocess.Popen) -> Iterator[tuple[str, str]]:
     for line in proc.stdout:
         kind, _, text = line.partition(",")
         yield kind, text
