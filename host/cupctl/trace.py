@@ -116,15 +116,15 @@ def read(path: str | Path) -> Trace:
     """Read and check a trace; TraceError with the line number on any problem."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
+        content = path.read_bytes()  # bytes: the rows go to numpy without a decode and an encode
+    except OSError as e:
         raise TraceError("%s: cannot read: %s" % (path, e))
     meta: dict[str, str] = {}
     start = 0
     number = 0  # 1-based number of the line that starts at ``start``, minus one
     while True:
-        end = text.find("\n", start)
-        line = text[start:] if end < 0 else text[start:end]
+        end = content.find(b"\n", start)
+        line = _decoded(content[start:] if end < 0 else content[start:end], path)
         number += 1
         if number == 1:
             if line.strip() != MAGIC:
@@ -144,37 +144,47 @@ def read(path: str | Path) -> Trace:
     if missing:
         raise TraceError("%s:%d: missing column(s) %s" % (path, number, ", ".join(missing)))
     trace = Trace(meta, columns)
-    body = "" if end < 0 else text[end + 1 :]
+    body = b"" if end < 0 else content[end + 1 :]
     if not _read_rows_quickly(trace, body, number + 1):
-        _read_rows(trace, body.splitlines(), number + 1, path)  # finds and names the bad line
+        _read_rows(trace, _decoded(body, path).splitlines(), number + 1, path)  # finds and names the bad line
     if not trace.rows:
         raise TraceError("%s: no rows after the column row" % path)
     return trace
 
 
-_EVENT = "# event:"
+def _decoded(data: bytes, path: Path) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        raise TraceError("%s: cannot read: %s" % (path, e))
 
 
-def _read_rows_quickly(trace: Trace, body: str, first_line: int) -> bool:
+_EVENT = b"# event:"
+
+
+def _read_rows_quickly(trace: Trace, body: bytes, first_line: int) -> bool:
     """Rows and events in bulk (numpy); False, with ``trace`` untouched, if any line is irregular."""
     data_parts, events, last, rows_before = [], [], 0, 0
     at = _next_comment(body, 0)
     while at >= 0:  # comment lines are few: find them, keep the rest
         if not body.startswith(_EVENT, at):
             return False  # only events may sit between rows: the slow path names the line
-        end = body.find("\n", at)
+        end = body.find(b"\n", at)
         end = len(body) if end < 0 else end + 1
         data = body[last:at]
-        rows_before += data.count("\n")
+        rows_before += data.count(b"\n")
         data_parts.append(data)
-        events.append((rows_before, body[at + len(_EVENT) : end].strip()))
+        try:
+            events.append((rows_before, body[at + len(_EVENT) : end].decode().strip()))
+        except UnicodeDecodeError:
+            return False
         last = end
         at = _next_comment(body, end)
     data_parts.append(body[last:])
-    data = "".join(data_parts)
-    if not data.endswith("\n"):
-        data += "\n"
-    raw = np.frombuffer(data.encode(), np.uint8)
+    data = b"".join(data_parts)
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    raw = np.frombuffer(data, np.uint8)
     separators = np.flatnonzero((raw == ord(",")) | (raw == ord("\n")))
     width = len(trace.columns)
     rows = len(separators) // width
@@ -185,7 +195,7 @@ def _read_rows_quickly(trace: Trace, body: str, first_line: int) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy warns, then stops, at a field that is not an integer
         try:
-            table = np.fromstring(data.replace("\n", ","), dtype=np.int64, sep=",")
+            table = np.fromstring(data.replace(b"\n", b","), dtype=np.int64, sep=",")
         except (ValueError, DeprecationWarning):
             return False
     if table.size != rows * width:
@@ -199,11 +209,11 @@ def _read_rows_quickly(trace: Trace, body: str, first_line: int) -> bool:
     return True
 
 
-def _next_comment(body: str, start: int) -> int:
+def _next_comment(body: bytes, start: int) -> int:
     """Where the next line from ``start`` (a line's beginning) that starts with '#' begins, or -1."""
-    if body.startswith("#", start):
+    if body.startswith(b"#", start):
         return start
-    found = body.find("\n#", start)
+    found = body.find(b"\n#", start)
     return -1 if found < 0 else found + 1
 
 
