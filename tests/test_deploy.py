@@ -1,8 +1,12 @@
 """cupctl deploy onto a virtual board whose firmware runs and has armed the watchdog."""
 
+import os
+import pty
 import subprocess
 import sys
 import time
+
+import pytest
 
 from cupctl import boards
 from cupctl.sim.vboard import VirtualBoard, populate_flash
@@ -68,3 +72,71 @@ def test_deploy_rescues_a_board_stuck_in_a_reset_loop(tmp_path, micropython):
         resets = len(vb.resets)
         time.sleep(2.5)
         assert len(vb.resets) == resets, "no more resets once deployed"
+
+
+def test_compiled_files_come_from_the_cache_until_their_source_changes(tmp_path, mocker):
+    from cupctl import deploy as dep
+
+    source = tmp_path / "regulator.py"
+    source.write_text("X = 1\n")
+    version = dep.mpy_cross_version()
+    assert version is not None
+    first = dep.compiled(source, tmp_path / "cache", version)
+    assert first[:1] == b"M"  # an .mpy file
+    run = mocker.spy(dep.subprocess, "run")
+    assert dep.compiled(source, tmp_path / "cache", version) == first
+    assert run.call_count == 0, "a cache hit runs no compiler"
+    source.write_text("X = 2\n")
+    second = dep.compiled(source, tmp_path / "cache", version)
+    assert run.call_count == 1 and second != first
+    assert len(list((tmp_path / "cache").glob("regulator-*.mpy"))) == 1, "the stale entry is dropped"
+    assert dep.compiled(source, tmp_path / "cache", version + " other") == second
+    assert run.call_count == 2, "another compiler version is a miss"
+
+
+@pytest.fixture
+def deployed(tmp_path, micropython):
+    """A virtual board holding a fresh deploy, and the deploy function to call again."""
+    from cupctl import deploy as dep
+
+    flash = tmp_path / "flash"
+    populate_flash(flash, boards.load("esp32-devkitc")[0])
+    with VirtualBoard(flash) as vb:
+        def again(board="esp32-devkitc"):
+            return dep.deploy(vb.port, board, tmp_path / "work", log=lambda text: None)
+
+        again()
+        yield vb, flash, again
+
+
+def test_only_the_changed_file_crosses_the_link(deployed, mocker):
+    from cupctl import deploy as dep
+
+    vb, flash, again = deployed
+    send = mocker.spy(dep, "_send")
+    assert again("esp32-s3-devkitc-1") == {"copied": 1, "unchanged": 18, "removed": 0}
+    assert [c.args[1] for c in send.call_args_list] == ["board.json"]
+    assert '"esp32s3"' in (flash / "board.json").read_text()
+
+
+def test_a_file_the_board_stores_wrongly_stops_the_deploy(deployed, mocker):
+    from cupctl import deploy as dep
+
+    vb, flash, again = deployed
+    compress = dep.zlib.compress
+    mocker.patch.object(dep.zlib, "compress", lambda data, *a, **k: compress(data + b" ", *a, **k))
+    with pytest.raises(dep.DeployError, match="board.json on the board does not match"):
+        again("esp32-s3-devkitc-1")
+
+
+def test_deploy_to_a_port_where_nothing_answers_fails_in_one_line(tmp_path):
+    master, slave = pty.openpty()  # a port that never answers, like /dev/ttyS0 with nothing attached
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cupctl.cli", "deploy", "--port", os.ttyname(slave)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "nothing answers" in proc.stderr and "b''" not in proc.stdout + proc.stderr

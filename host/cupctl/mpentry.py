@@ -2,7 +2,8 @@
 
 ``{"kind": "sim", "board": {...}, "spec": {...}}`` prints ``E,<event line>``
 and ``R,<row>`` lines; ``{"kind": "replay", "board": {...}, "ticks": [...]}``
-prints one ``R,<outputs>`` line per tick.
+prints one ``R,<outputs>`` line per tick. With ``"stream": true`` the job is
+the first line and the ticks follow one JSON line each (mpunix.stream_job).
 """
 
 import json
@@ -20,8 +21,17 @@ def _events(lines):
         sys.stdout.write("E," + line)
 
 
+def _streamed():
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        yield json.loads(line)
+
+
 def main():
-    job = json.loads(sys.stdin.read())
+    first = sys.stdin.readline()
+    job = json.loads(first if first.endswith("\n") else first + sys.stdin.read())
     board = boardcfg.load(job["board"])
     if job["kind"] == "sim":
         from cupctl.sim import runner
@@ -30,7 +40,7 @@ def main():
     else:
         from cupctl import replaycore
 
-        replaycore.replay(board, job["ticks"], _row)
+        replaycore.replay(board, _streamed() if job.get("stream") else job["ticks"], _row)
 
 
 main()

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cupctl.fw import FIRMWARE_DIR
@@ -35,17 +37,53 @@ def env(*extra: Path | str, frozen: bool = True) -> dict:
     return dict(os.environ, MICROPYPATH=os.pathsep.join(dirs))
 
 
-def run_job(job: dict, heap="64M"):
+def run_job(job: dict, heap="64M") -> Iterator[tuple[str, str]]:
     """Yield (kind, text) for each output line of an mpentry job; raise on a crash."""
-    return stream_job([executable(), "-X", "heapsize=" + heap, str(ENTRY)], job, env(), "micropython")
+    proc = _start(heap)
+    proc.stdin.write(json.dumps(job))
+    proc.stdin.close()
+    yield from _results(proc, "micropython")
 
 
-def stream_job(argv: list[str], job: dict, environ: dict, name: str):
-    """Run an mpentry job with ``argv``; yield (kind, text) per output line; RuntimeError on a crash."""
+def stream_job(job: dict, items: Iterable, heap="8M") -> Iterator[tuple[str, str]]:
+    """Like run_job, with ``items`` (a replay's ticks) sent one JSON line each while the outputs come back.
+
+    The unix port holds one item at a time, so its memory does not grow with the number of items.
+    """
+    proc = _start(heap)
+
+    def feed():
+        try:
+            proc.stdin.write(json.dumps(dict(job, stream=True)) + "\n")
+            for item in items:
+                proc.stdin.write(json.dumps(item, separators=(",", ":")) + "\n")
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):  # the job died: _results reports why
+            pass
+
+    writer = threading.Thread(target=feed, name="mpunix-feed", daemon=True)
+    writer.start()
+    try:
+        yield from _results(proc, "micropython")
+    finally:
+        writer.join(timeout=5)
+
+
+def run_on(argv: list[str], job: dict, environ: dict, name: str) -> Iterator[tuple[str, str]]:
+    """Run an mpentry job with another interpreter (``argv``); yield (kind, text); RuntimeError on a crash."""
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=environ)
     proc.stdin.write(json.dumps(job))
     proc.stdin.close()
+    yield from _results(proc, name)
+
+
+def _start(heap: str) -> subprocess.Popen:
+    return subprocess.Popen([executable(), "-X", "heapsize=" + heap, str(ENTRY)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+
+
+def _results(proc: subprocess.Popen, name: str) -> Iterator[tuple[str, str]]:
     for line in proc.stdout:
         kind, _, text = line.partition(",")
         yield kind, text

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from cupctl.mpunix import ENTRY, HOST_DIR, RuntimeUnavailable, env, stream_job
+from cupctl.mpunix import ENTRY, HOST_DIR, RuntimeUnavailable, env, run_on
 
 WASM_DIR = HOST_DIR.parent / "tools" / "wasm"
 RUNNER = WASM_DIR / "micropython.mjs"
@@ -56,4 +56,4 @@ def wasm_env(*extra: Path | str) -> dict:
 
 def run_job(job: dict, heap: str = "64M"):
     """Yield (kind, text) for each output line of an mpentry job; raise on a crash."""
-    return stream_job(command(heap) + [str(ENTRY)], job, wasm_env(), "micropython (wasm)")
+    return run_on(command(heap) + [str(ENTRY)], job, wasm_env(), "micropython (wasm)")

@@ -128,7 +128,15 @@ def first_gap(trace: Trace, start: int, loop_hz: int) -> Gap | None:
     return None
 
 
-JOB_RUNNERS = {"micropython": mpunix.run_job, "wasm": mpwasm.run_job}
+def _on_micropython(job: dict, ticks):
+    return mpunix.stream_job(job, ticks)  # one tick at a time: flat memory however long the trace
+
+
+def _on_wasm(job: dict, ticks):
+    return mpwasm.run_job(dict(job, ticks=list(ticks)))
+
+
+JOB_RUNNERS = {"micropython": _on_micropython, "wasm": _on_wasm}
 
 
 def replay(trace: Trace, runtime: str = "cpython") -> Report:
@@ -136,13 +144,13 @@ def replay(trace: Trace, runtime: str = "cpython") -> Report:
     start = first_replayable_row(trace)
     gap = first_gap(trace, start, board.loop_hz)
     end = len(trace.rows) if gap is None else gap.row
-    ticks = list(ticks_of(trace, start, end))
+    ticks = ticks_of(trace, start, end)
     if runtime == "cpython":
         outputs: list = []
         replaycore.replay(board, ticks, outputs.append)
     else:
-        job = {"kind": "replay", "board": json.loads(trace.meta["board_file"]), "ticks": ticks}
-        outputs = [tuple(int(v) for v in text.split(",")) for kind, text in JOB_RUNNERS[runtime](job)
+        job = {"kind": "replay", "board": json.loads(trace.meta["board_file"])}
+        outputs = [tuple(int(v) for v in text.split(",")) for kind, text in JOB_RUNNERS[runtime](job, ticks)
                    if kind == "R"]
     report = compare(trace, start, end, outputs, board)
     report.gap = gap

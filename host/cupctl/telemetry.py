@@ -1,28 +1,32 @@
 """Parse the device's serial lines with the firmware's own format definition.
 
-Tolerates REPL noise and partial lines: anything before the ``T1,``/``E1,``/
-``R1,`` marker is ignored, and a line with a bad checksum or shape is dropped.
+Tolerates REPL noise and partial lines: anything before a ``T1,``/``E1,``/
+``R1,`` marker that starts a well-formed record is ignored, and a line with a
+bad checksum or shape is dropped. ``parse_lines`` does the same for many lines
+at once, checking and converting the fixed-width telemetry lines together
+(numpy), which is what a recorder or a benchmark of a long stream wants.
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
 
 from cupctl import fw  # noqa: F401  (puts the firmware on the path)
 
 import protocol  # isort: skip
 
 FIELDS = tuple(name for name, _, _ in protocol.TELEMETRY_FIELDS)
-_MARKERS = (protocol.TELEMETRY.encode(), protocol.EVENT.encode(), protocol.RESULT.encode())
-_SLICES = []
-_pos = len(protocol.TELEMETRY)
-for _name, _width, _signed in protocol.TELEMETRY_FIELDS:
-    _SLICES.append(slice(_pos, _pos + _width))
-    _pos += _width + 1
-_STAR = _pos - 1
+_T = protocol.TELEMETRY.encode()
+_MARKERS = (_T, protocol.EVENT.encode(), protocol.RESULT.encode())
 _LEN = protocol.TELEMETRY_LEN - 1  # without the newline
+_STAR = _LEN - 3
+_WIDTHS = tuple(width for _, width, _ in protocol.TELEMETRY_FIELDS)
+_NUMBER_BYTES = b"0123456789,+-"
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     kind: str  # "T" telemetry, "E" event, "R" result
     values: tuple = ()
     text: str = ""
@@ -42,14 +46,27 @@ def _xor(data: bytes) -> int:
 def parse_line(line: bytes) -> Record | None:
     """One received line (with or without newline) to a Record, or None if not ours/corrupt."""
     line = line.rstrip(b"\r\n")
-    start = -1
-    for marker in _MARKERS:
-        found = line.rfind(marker)
-        if found > start:
-            start = found
-    if start < 0:
-        return None
-    line = line[start:]
+    if len(line) == _LEN and line[:3] == _T:  # the common case: a whole telemetry line
+        record = _telemetry(line)
+        if record is not None:
+            return record
+    # Noise may precede the record, and a reply's text may itself contain "R1," or "T1,":
+    # the record is the first marker from which a well-formed line follows.
+    start = _next_marker(line, 0)
+    while start >= 0:
+        record = _record(line[start:])
+        if record is not None:
+            return record
+        start = _next_marker(line, start + 1)
+    return None
+
+
+def _next_marker(line: bytes, start: int) -> int:
+    found = [i for i in (line.find(marker, start) for marker in _MARKERS) if i >= 0]
+    return min(found) if found else -1
+
+
+def _record(line: bytes) -> Record | None:
     if line[:1] == b"T":
         return _telemetry(line)
     star = line.rfind(b"*")
@@ -71,7 +88,61 @@ def _checksum_ok(line: bytes, star: int) -> bool:
 def _telemetry(line: bytes) -> Record | None:
     if len(line) != _LEN or not _checksum_ok(line, _STAR):
         return None
-    try:
-        return Record("T", tuple(int(line[s]) for s in _SLICES))
-    except ValueError:
+    body = line[3:_STAR]
+    fields = body.split(b",")
+    if tuple(map(len, fields)) != _WIDTHS or body.translate(None, _NUMBER_BYTES):
         return None
+    try:
+        return Record("T", tuple(map(int, fields)))
+    except ValueError:  # int() would also take " 1" or "1_0": the layout check above is for that
+        return None
+
+
+# --- many lines at once ---
+
+_HEX_VALUE = np.full(256, 1000, np.int16)  # 1000: not a hex digit, so no checksum matches
+for _i, _c in enumerate(b"0123456789ABCDEF"):
+    _HEX_VALUE[_c] = _i
+_LAYOUT = []  # (first column, width, signed) of each field in a telemetry line
+_pos = len(_T)
+for _name, _width, _signed in protocol.TELEMETRY_FIELDS:
+    _LAYOUT.append((_pos, _width, _signed))
+    _pos += _width + 1
+_COMMAS = [start + width for start, width, _ in _LAYOUT[:-1]]
+_SIGNS = [start for start, _, signed in _LAYOUT if signed]
+_SIGNED = [column for column, (_, _, signed) in enumerate(_LAYOUT) if signed]
+_DIGIT_COLUMNS = [c for start, width, signed in _LAYOUT for c in range(start + signed, start + width)]
+# Each field's digit columns and their powers of ten: digits @ powers is the field's magnitude.
+_PLACES = [(slice(start + signed, start + width), 10 ** np.arange(width - signed - 1, -1, -1, dtype=np.int64))
+           for start, width, signed in _LAYOUT]
+
+
+def parse_lines(lines: list[bytes]) -> list[Record | None]:
+    """``[parse_line(line) for line in lines]``, for lines without their newline, checked in bulk."""
+    whole = [i for i, line in enumerate(lines) if len(line) == _LEN and line[:3] == _T]
+    values, ok = decode_telemetry([lines[i] for i in whole])
+    new = tuple.__new__  # what Record(...) does, without the keyword handling
+    out: list[Record | None] = [None] * len(lines)
+    for i, row, good in zip(whole, values.tolist(), ok.tolist()):
+        if good:
+            out[i] = new(Record, ("T", tuple(row), ""))
+    for i, line in enumerate(lines):
+        if out[i] is None:  # events, results, noise, corrupt lines: one at a time
+            out[i] = parse_line(line)
+    return out
+
+
+def decode_telemetry(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Whole telemetry lines (``_LEN`` bytes, no newline) to an (n, fields) int64 array and a validity mask."""
+    grid = np.frombuffer(b"".join(lines), np.uint8).reshape(-1, _LEN)
+    checksum = np.bitwise_xor.reduce(grid[:, :_STAR], axis=1).astype(np.int16)
+    ok = checksum == _HEX_VALUE[grid[:, _STAR + 1]] * 16 + _HEX_VALUE[grid[:, _STAR + 2]]
+    ok &= (grid[:, _STAR] == ord("*")) & (grid[:, _COMMAS] == ord(",")).all(axis=1)
+    ok &= ((grid[:, _DIGIT_COLUMNS] - np.uint8(ord("0"))) < 10).all(axis=1)  # wraps below '0': one test
+    values = np.empty((len(grid), len(_PLACES)), np.int64)
+    for column, (digits, powers) in enumerate(_PLACES):
+        values[:, column] = (grid[:, digits].astype(np.int64) - ord("0")) @ powers
+    signs = grid[:, _SIGNS]
+    ok &= ((signs == ord("+")) | (signs == ord("-"))).all(axis=1)
+    values[:, _SIGNED] *= np.where(signs == ord("-"), -1, 1)
+    return values, ok

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 TRACE_COLUMNS = ("t_ms", "raw_counts", "vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
 MAGIC = "# cupctl trace v1"
@@ -24,16 +28,51 @@ class TraceError(ValueError):
     """A trace that cannot be read; the message names the file and line."""
 
 
+class Table(Sequence):
+    """Numbers read from a file, kept as one int64 array; its items (a row of a 2-D array becomes
+    a tuple) are made into Python objects when first asked for.
+
+    A column (``Trace.column``) is taken from the array directly, so a plot never builds the rows.
+    """
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+        self._items: list | None = None
+
+    def _materialised(self) -> list:
+        if self._items is None:
+            items = self.array.tolist()
+            self._items = list(map(tuple, items)) if self.array.ndim == 2 else items
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index):
+        return self._materialised()[index]
+
+    def __iter__(self):
+        return iter(self._materialised())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def column(self, index: int) -> list[int]:
+        return self.array[:, index].tolist()
+
+
 @dataclass
 class Trace:
     meta: dict[str, str]
     columns: tuple[str, ...]
-    rows: list[tuple[int, ...]] = field(default_factory=list)
+    rows: Sequence[tuple[int, ...]] = field(default_factory=list)  # a list, or a Table when read from a file
     events: list[tuple[int, str]] = field(default_factory=list)  # (index of the next row, text)
-    line_numbers: list[int] = field(default_factory=list)  # 1-based file line of each row
+    line_numbers: Sequence[int] = field(default_factory=list)  # 1-based file line of each row
 
     def column(self, name: str) -> list[int]:
         i = self.columns.index(name)
+        if isinstance(self.rows, Table):
+            return self.rows.column(i)
         return [row[i] for row in self.rows]
 
 
@@ -77,40 +116,119 @@ def read(path: str | Path) -> Trace:
     """Read and check a trace; TraceError with the line number on any problem."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
+        content = path.read_bytes()  # bytes: the rows go to numpy without a decode and an encode
+    except OSError as e:
         raise TraceError("%s: cannot read: %s" % (path, e))
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != MAGIC:
-        raise TraceError("%s:1: not a cupctl trace (expected %r first)" % (path, MAGIC))
     meta: dict[str, str] = {}
-    number = 1
-    while number < len(lines) and lines[number].startswith("#"):
-        key, sep, value = lines[number][1:].partition(":")
-        if not sep:
-            raise TraceError("%s:%d: metadata line must be '# key: value'" % (path, number + 1))
-        meta[key.strip()] = value.strip()
+    start = 0
+    number = 0  # 1-based number of the line that starts at ``start``, minus one
+    while True:
+        end = content.find(b"\n", start)
+        line = _decoded(content[start:] if end < 0 else content[start:end], path)
         number += 1
-    if number >= len(lines):
-        raise TraceError("%s:%d: the column row is missing" % (path, number + 1))
-    columns = tuple(c.strip() for c in lines[number].split(","))
+        if number == 1:
+            if line.strip() != MAGIC:
+                raise TraceError("%s:1: not a cupctl trace (expected %r first)" % (path, MAGIC))
+        elif line.startswith("#"):
+            key, sep, value = line[1:].partition(":")
+            if not sep:
+                raise TraceError("%s:%d: metadata line must be '# key: value'" % (path, number))
+            meta[key.strip()] = value.strip()
+        else:
+            break
+        if end < 0:
+            raise TraceError("%s:%d: the column row is missing" % (path, number + 1))
+        start = end + 1
+    columns = tuple(c.strip() for c in line.split(","))
     missing = [c for c in TRACE_COLUMNS if c not in columns]
     if missing:
-        raise TraceError("%s:%d: missing column(s) %s" % (path, number + 1, ", ".join(missing)))
+        raise TraceError("%s:%d: missing column(s) %s" % (path, number, ", ".join(missing)))
     trace = Trace(meta, columns)
-    for index in range(number + 1, len(lines)):
-        if lines[index].startswith("# event:"):
-            trace.events.append((len(trace.rows), lines[index][8:].strip()))
-            continue
-        cells = lines[index].split(",")
-        if len(cells) != len(columns):
-            raise TraceError("%s:%d: expected %d fields, got %d (truncated or corrupt row?)" % (
-                path, index + 1, len(columns), len(cells)))
-        try:
-            trace.rows.append(tuple(int(c) for c in cells))
-            trace.line_numbers.append(index + 1)
-        except ValueError:
-            raise TraceError("%s:%d: fields must be integers: %r" % (path, index + 1, lines[index][:80]))
+    body = b"" if end < 0 else content[end + 1 :]
+    if not _read_rows_quickly(trace, body, number + 1):
+        _read_rows(trace, _decoded(body, path).splitlines(), number + 1, path)  # finds and names the bad line
     if not trace.rows:
         raise TraceError("%s: no rows after the column row" % path)
     return trace
+
+
+def _decoded(data: bytes, path: Path) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        raise TraceError("%s: cannot read: %s" % (path, e))
+
+
+_EVENT = b"# event:"
+
+
+def _read_rows_quickly(trace: Trace, body: bytes, first_line: int) -> bool:
+    """Rows and events in bulk (numpy); False, with ``trace`` untouched, if any line is irregular."""
+    data_parts, events, last, rows_before = [], [], 0, 0
+    at = _next_comment(body, 0)
+    while at >= 0:  # comment lines are few: find them, keep the rest
+        if not body.startswith(_EVENT, at):
+            return False  # only events may sit between rows: the slow path names the line
+        end = body.find(b"\n", at)
+        end = len(body) if end < 0 else end + 1
+        data = body[last:at]
+        rows_before += data.count(b"\n")
+        data_parts.append(data)
+        try:
+            events.append((rows_before, body[at + len(_EVENT) : end].decode().strip()))
+        except UnicodeDecodeError:
+            return False
+        last = end
+        at = _next_comment(body, end)
+    data_parts.append(body[last:])
+    data = b"".join(data_parts)
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    raw = np.frombuffer(data, np.uint8)
+    separators = np.flatnonzero((raw == ord(",")) | (raw == ord("\n")))
+    width = len(trace.columns)
+    rows = len(separators) // width
+    # Every line has width - 1 commas then a newline: each width-th separator is a newline, and only those.
+    if len(separators) != rows * width or rows == 0 or not (raw[separators[width - 1 :: width]] == 10).all() \
+            or np.count_nonzero(raw == ord("\n")) != rows:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns, then stops, at a field that is not an integer
+        try:
+            table = np.fromstring(data.replace(b"\n", b","), dtype=np.int64, sep=",")
+        except (ValueError, DeprecationWarning):
+            return False
+    if table.size != rows * width:
+        return False
+    trace.rows = Table(table.reshape(rows, width))
+    trace.events = events
+    index = np.arange(rows)
+    event_rows = np.array([row for row, _ in events], dtype=np.int64)
+    # A row's file line: its place among the rows, the lines before the first row, the events before it.
+    trace.line_numbers = Table(index + first_line + np.searchsorted(event_rows, index, side="right"))
+    return True
+
+
+def _next_comment(body: bytes, start: int) -> int:
+    """Where the next line from ``start`` (a line's beginning) that starts with '#' begins, or -1."""
+    if body.startswith(b"#", start):
+        return start
+    found = body.find(b"\n#", start)
+    return -1 if found < 0 else found + 1
+
+
+def _read_rows(trace: Trace, lines: list[str], first_line: int, path: Path) -> None:
+    for offset, line in enumerate(lines):
+        number = first_line + offset
+        if line.startswith("# event:"):
+            trace.events.append((len(trace.rows), line[8:].strip()))
+            continue
+        cells = line.split(",")
+        if len(cells) != len(trace.columns):
+            raise TraceError("%s:%d: expected %d fields, got %d (truncated or corrupt row?)" % (
+                path, number, len(trace.columns), len(cells)))
+        try:
+            trace.rows.append(tuple(int(c) for c in cells))
+            trace.line_numbers.append(number)
+        except ValueError:
+            raise TraceError("%s:%d: fields must be integers: %r" % (path, number, line[:80]))

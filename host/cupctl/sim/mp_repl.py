@@ -5,11 +5,27 @@ namespace, answering as MicroPython's raw REPL does: the output, ``\\x04``,
 the error text (empty on success), ``\\x04``.
 """
 
+import os as _os
 import sys
 
 from cupctl.sim import machine
 
+
+class _BoardOs:
+    """The unix port's ``os`` where a board's VFS differs: ``stat('')`` is the current folder.
+
+    mpremote stats ``''`` for the destination ``:`` (``cp FILE :``), which the unix port refuses.
+    """
+
+    def __getattr__(self, name):
+        return getattr(_os, name)
+
+    def stat(self, path):
+        return _os.stat(path or ".")
+
+
 sys.modules["machine"] = machine
+sys.modules["os"] = _BoardOs()
 sys.path.insert(0, "")
 
 _namespace = {"__name__": "__main__"}

@@ -9,7 +9,10 @@ it this process plays the chip:
   the board sits at a REPL that speaks MicroPython's raw REPL and raw-paste
   protocols, so the unmodified ``mpremote`` can copy files, run and reset;
 - ``machine.WDT`` is a real watchdog: once armed it resets the board when
-  not fed in time, and the next boot sees ``reset_cause() == WDT_RESET``.
+  not fed in time, and the next boot sees ``reset_cause() == WDT_RESET``;
+- ``link`` paces the pty like a 115200-baud UART bridge or native USB
+  (cupctl.sim.paced_link), so deploy and streaming take the time they would
+  on a board; ``CUPCTL_VBOARD_LINK`` chooses it for ``serve``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 from cupctl import mpunix
 from cupctl.fw import FIRMWARE_DIR
+from cupctl.sim.paced_link import Wire, model
 
 from files import BOARD_FILE  # isort: skip
 
@@ -41,6 +45,7 @@ BANNER = b"MicroPython (cupctl virtual board, unix port); type help() for more\r
 RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 PASTE_WINDOW = 256
 _RESET_CAUSE = {"power": 1, "hard": 2, "wdt": 3, "soft": 5}
+_USB_BACKLOG = 4096  # bytes queued for the host before a native-USB board waits for it
 
 
 def populate_flash(flash: Path, board_data: dict) -> None:
@@ -54,9 +59,14 @@ def populate_flash(flash: Path, board_data: dict) -> None:
 
 
 class VirtualBoard:
-    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1):
-        """``time_scale`` > 1 runs the board's clock that many times faster (soak runs)."""
+    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1, link: str = "unpaced"):
+        """``time_scale`` > 1 runs the board's clock that many times faster (soak runs);
+        ``link`` is one of cupctl.sim.paced_link.LINKS."""
         self.flash = Path(flash)
+        paced = model(link)
+        self.link = link
+        self._to_host = Wire(paced) if paced else None
+        self._from_host = Wire(paced) if paced else None
         self._time_scale = time_scale
         self.flash.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix="cupctl-vboard-"))
@@ -79,10 +89,12 @@ class VirtualBoard:
         self._raw = b""
         self._paste_left = 0
         self._exec_markers = 0
+        self._executing = False  # the REPL runs code: like a board, it reads no more input until done
         self._line = b""
         self._wdt_timeout = 0
         self._wdt_fed = 0.0
         self.bytes_from_host = 0  # link traffic, for benchmarks
+        self.bytes_to_host = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.resets: list[str] = []
@@ -155,6 +167,7 @@ class VirtualBoard:
         """A reset: everything stops, the watchdog disarms, boot.py and main.py run."""
         self._kill()
         self._wdt_timeout = 0
+        self._executing = False
         self._raw = b""
         self._line = b""
         self.resets.append(cause)
@@ -172,9 +185,9 @@ class VirtualBoard:
         while not self._stop.is_set():
             fds = [self._master, self._control]
             child = self._child
-            if child is not None:
+            if child is not None and not self._host_is_behind():
                 fds.append(child.stdout)
-            readable, _, _ = select.select(fds, [], [], 0.05)
+            readable, _, _ = select.select(fds, [], [], self._wait_s())
             if self._control in readable:
                 self._on_control()
             if child is not None and child is self._child and child.stdout in readable:
@@ -188,18 +201,56 @@ class VirtualBoard:
                     received = os.read(self._master, 4096)
                 except OSError:
                     received = b""
-                self._pending += received
                 self.bytes_from_host += len(received)
+                if self._from_host is None:
+                    self._pending += received
+                else:
+                    self._from_host.put(received, time.monotonic())
+            if self._from_host is not None:
+                self._pending += self._from_host.take(time.monotonic())
+                self._deliver()
             self._process_input()
             if self._wdt_timeout and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout:
                 self._boot("wdt")
 
+    def _wait_s(self) -> float:
+        """How long the loop may sleep: until the next paced packet arrives, at most 50 ms."""
+        due = [w.next_arrival() for w in (self._to_host, self._from_host) if w is not None]
+        due = [d for d in due if d is not None]
+        return min([0.05] + [max(0.0, d - time.monotonic()) for d in due])
+
+    def _host_is_behind(self) -> bool:
+        """Native USB: the board stops writing while the host leaves its output unread."""
+        wire = self._to_host
+        return wire is not None and not wire.link.drops_unread and wire.backlog > _USB_BACKLOG
+
     def _send(self, data: bytes) -> None:
+        if self._to_host is None:
+            self._write_host(data)
+        else:
+            self._to_host.put(data, time.monotonic())
+            self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand the host what the paced wire has carried so far."""
+        wire = self._to_host
+        if wire is None:
+            return
+        now = time.monotonic()
+        data = wire.take(now)
+        left = data[self._write_host(data) :] if data else b""
+        if not wire.link.drops_unread:
+            wire.give_back(left, now)
+
+    def _write_host(self, data: bytes) -> int:
         try:
-            os.write(self._master, data)
+            written = os.write(self._master, data)
         except OSError as e:  # nobody reading: a UART drops bytes rather than stalling the chip
             if e.errno not in (errno.EAGAIN, errno.EIO):
                 raise
+            return 0
+        self.bytes_to_host += written
+        return written
 
     def _on_control(self) -> None:
         try:
@@ -227,17 +278,22 @@ class VirtualBoard:
         self._send(data)
         if self._exec_markers >= 2:
             self._exec_markers = 0
+            self._executing = False
             self._send(b">" if self._mode == "raw" else b">>> ")
 
     def _on_child_exit(self) -> None:
         was_firmware = self._mode in ("firmware", "interrupting")
+        self._executing = False
         self._kill()
         if was_firmware:  # main.py ended (Ctrl-C, or it returned): the board sits at its REPL
             self._mode = "friendly"
             self._send(b"\r\n" + BANNER)
 
     def _process_input(self) -> None:
-        while self._pending and self._mode not in ("interrupting",):
+        if self._executing:
+            self._interrupt_execution()
+            return
+        while self._pending and self._mode not in ("interrupting",) and not self._executing:
             data, self._pending = self._pending, b""
             handler = {"firmware": self._input_firmware, "friendly": self._input_friendly,
                        "raw": self._input_raw}[self._mode]
@@ -285,6 +341,9 @@ class VirtualBoard:
                 else:
                     self._send(b">>> ")
                 self._line = b""
+                if self._executing:  # what follows waits for the code to finish
+                    self._pending = data[i + 1 :] + self._pending
+                    return
             elif byte in (0x08, 0x7F):
                 if self._line:
                     self._line = self._line[:-1]
@@ -295,6 +354,9 @@ class VirtualBoard:
 
     def _input_raw(self, data: bytes) -> None:
         while data:
+            if self._executing:  # what follows waits for the code to finish
+                self._pending = data + self._pending
+                return
             if self._paste_left > 0:
                 data = self._input_paste(data)
                 continue
@@ -349,15 +411,29 @@ class VirtualBoard:
             self._send(b"\x01")
         return rest
 
+    def _interrupt_execution(self) -> None:
+        """Ctrl-C while the REPL runs code raises KeyboardInterrupt in it; other input waits."""
+        if b"\x03" in self._pending and self._child is not None and self._child.poll() is None:
+            self._pending = self._pending.replace(b"\x03", b"", 1)
+            self._child.send_signal(signal.SIGINT)
+
     def _execute(self, code: bytes) -> None:
         self._repl_process()
+        self._executing = True
         self._exec_markers = 0
         self._write_child(b"%d\n" % len(code) + code)
 
 
-def serve(board_name: str | None, flash_dir: str | None, scenario_path: str | None = None) -> int:
-    """``cupctl sim --serve``: print ``port: <path>``, then serve until interrupted."""
+def serve(board_name: str | None, flash_dir: str | None, scenario_path: str | None = None,
+          link: str | None = None) -> int:
+    """``cupctl sim --serve``: print ``port: <path>``, then serve until interrupted.
+
+    ``link`` (default: $CUPCTL_VBOARD_LINK, else unpaced) paces the port, see cupctl.sim.paced_link.
+    """
     from cupctl import boards
+
+    link = link or os.environ.get("CUPCTL_VBOARD_LINK") or "unpaced"
+    model(link)  # an unknown name is a one-line error before anything starts
 
     spec = {}
     if scenario_path:
@@ -369,8 +445,9 @@ def serve(board_name: str | None, flash_dir: str | None, scenario_path: str | No
     board_data, board = boards.load(board_name or boards.DEFAULT)
     flash = Path(flash_dir) if flash_dir else Path.home() / ".cache" / "cupctl" / "vboard" / board.name
     populate_flash(flash, board_data)
-    with VirtualBoard(flash, spec) as vb:
+    with VirtualBoard(flash, spec, link=link) as vb:
         print("port: %s" % vb.port, flush=True)
+        print("link: %s" % link, flush=True)
         print("flash: %s (Ctrl-C to stop)" % flash, flush=True)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
