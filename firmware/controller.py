@@ -26,6 +26,8 @@ RUNNING = const(2)
 FAULT = const(3)
 STATE_NAMES = ("idle", "prepare", "running", "fault")
 
+_SETTLE_MS = const(200)  # readings from the first moments after the valve opens say nothing about rest
+
 
 class Controller:
     def __init__(self, board, sensor, pump, valve, led, button, watchdog=None, deadman=None, memory=None):
@@ -191,6 +193,8 @@ class Controller:
 
     def _zero(self, now, reading):
         """With the cup vented (no session), find ambient; in PREPARE, start once it is found."""
+        if ticks_diff(now, self._phase_start) < _SETTLE_MS:
+            return  # the valve is still opening (and, after a boot, the host still setting the rate)
         ambient = self.ambient.sample(reading.pressure_pa)
         if not ambient:
             return

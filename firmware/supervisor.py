@@ -35,7 +35,7 @@ class Reading:
 
 
 class _ActuationWindow:
-    """What acted on the cup between two readings: the duty spent, the highest duty, an open valve.
+    """What acted on the cup between two readings: the duty spent and the highest duty.
 
     A reading samples the cup at the start of the tick before the one that collects it, before
     that tick's actuation: so each actuation acts on the interval that ends at the next sample,
@@ -45,20 +45,16 @@ class _ActuationWindow:
     def __init__(self):
         self.duty_sum = 0
         self.duty_max = 0
-        self.vented = False
         self.ticks = 0
         self._pending_duty = 0
-        self._pending_vented = False
 
-    def add(self, duty, vented):
+    def add(self, duty):
         pending = self._pending_duty
         self.duty_sum += pending
         if pending > self.duty_max:
             self.duty_max = pending
-        self.vented = self.vented or self._pending_vented
         self.ticks += 1
         self._pending_duty = duty
-        self._pending_vented = vented
 
     def bound_duty(self):
         """The highest duty that may show in the next reading, the pending one included."""
@@ -67,7 +63,6 @@ class _ActuationWindow:
     def restart(self):
         self.duty_sum = 0
         self.duty_max = 0
-        self.vented = self._pending_vented
         self.ticks = 0
 
 
@@ -221,7 +216,7 @@ class Supervisor:
                 duty = 0  # never pump against an open valve
             self._pump.set(duty)
             self.duty = self._pump.duty
-        self._window.add(self.duty, self._valve.vented)
+        self._window.add(self.duty)
 
     # --- rules: each returns a fault code, or 0 when all is well ---
 
@@ -270,13 +265,12 @@ class Supervisor:
         A CUSUM of each rise between consecutive readings beyond what the pump could have done
         meanwhile (the observer's upper bound at the highest duty that acted on that interval; 0
         with the pump off), less a small drift, so that sensor noise never adds up but a pump
-        stuck on does. Intervals with the valve open during a session (the regulator bleeding)
-        are left out.
+        stuck on does, also against a valve that bleeds it (the vacuum should fall then).
         """
         if not reading.fresh:
             return 0
         window = self._window
-        if self._last_pressure_pa and not (self.session and window.vented):
+        if self._last_pressure_pa:
             ticks = window.ticks if window.ticks < _MAX_TICKS else _MAX_TICKS
             explained = (self._observer.gain * window.bound_duty() // 1000 + self._runaway_drift_pa) * ticks
             excess = self._last_pressure_pa - reading.pressure_pa - explained

@@ -25,7 +25,7 @@ def test_rule_outcome_on_cpython(cpython_results, index, board):
         assert duty_after == 0 and valve_open_after == 1, "a trip must stop the pump and vent at once"
     else:
         assert trip_ms == -1
-    if name != "hard_limit_fires":  # there the pump is stuck on in hardware
+    if name not in ("hard_limit_fires", "pump_runaway_fires"):  # a lying sensor; a pump stuck on in hardware
         assert peak_vacuum <= board.cups[0].hard_limit_pa + 1000
 
 

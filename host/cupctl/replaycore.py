@@ -3,8 +3,10 @@
 Used by ``cupctl replay`` on CPython and, through a small script, on the unix
 port. Inputs per tick: t_ms, the recorded sensor result (counts or error
 code), the recorded vacuum, state and fault, and the ``cmd`` event lines that
-arrived before it. External causes the trace cannot carry as inputs (the
-button, a watchdog reset) are latched where the recording shows them.
+arrived before it. Causes the trace cannot carry as inputs are put back where
+the recording shows their fault: the button is pressed and the dead-man switch
+trips for that tick (so the rule fires inside it, as on the device), and a
+reset's fault is latched before the first tick after the boot.
 """
 
 import faults
@@ -18,8 +20,7 @@ from version import VERSION
 from cupctl.sim.hardware import SimPin, SimPWM, SimRTC
 
 OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
-# Causes the trace cannot carry as inputs: the button, resets, a loop that hung between ticks.
-_EXTERNAL = (faults.EMERGENCY, faults.WATCHDOG_RESET, faults.UNEXPECTED_RESET, faults.LOOP_OVERRUN)
+_AT_BOOT = (faults.WATCHDOG_RESET, faults.UNEXPECTED_RESET)
 
 
 class _ReplaySensor(MPRLS):
@@ -34,6 +35,19 @@ class _ReplaySensor(MPRLS):
         return self.code
 
 
+class _Deadman:
+    """Trips where the recording shows the device's did (its timer ran between ticks)."""
+
+    def __init__(self):
+        self.tripped = False
+
+    def rearm(self):
+        pass
+
+    def clear(self):
+        self.tripped = False
+
+
 class _Null:
     def write(self, data):
         pass
@@ -42,11 +56,12 @@ class _Null:
 BOOT = "boot"  # pseudo-command: the device restarted (a boot event in the trace)
 
 
-def _device(board, sensor, rtc):
+def _device(board, sensor, rtc, button_pin):
     memory = BootMemory(rtc)  # outlives the device's resets, as RTC memory does
     ctl = Controller(board, sensor, Pump(SimPWM(), board.pump_max_duty),
                      Valve(SimPin(), board.valve_active_high, board.valve_normally_open),
-                     Led(SimPin(), board.led_active_high), Button(SimPin(1), True), memory=memory)
+                     Led(SimPin(), board.led_active_high), Button(button_pin, True), deadman=_Deadman(),
+                     memory=memory)
     return ctl, Service(ctl, _Null(), VERSION)
 
 
@@ -57,7 +72,8 @@ def replay(board, ticks, emit):
     """
     sensor = _ReplaySensor(board)
     rtc = SimRTC()
-    ctl, service = _device(board, sensor, rtc)
+    button_pin = SimPin(1)  # active low: released
+    ctl, service = _device(board, sensor, rtc, button_pin)
     first = True
     for t, raw, vacuum, state, fault, commands in ticks:
         if first and state != PREPARE and BOOT not in commands:  # the recording began after boot
@@ -65,12 +81,15 @@ def replay(board, ticks, emit):
         first = False
         for line in commands:
             if line == BOOT:
-                ctl, service = _device(board, sensor, rtc)
+                ctl, service = _device(board, sensor, rtc, button_pin)
                 continue
             for byte in line.encode() + b"\n":
                 service.feed(byte)
-        if fault in _EXTERNAL and ctl.fault != fault:
+        if fault in _AT_BOOT and ctl.fault != fault:
             ctl.latch(fault)
+        button_pin.level = 0 if fault == faults.EMERGENCY and ctl.fault != fault else 1
+        if fault == faults.LOOP_OVERRUN and ctl.fault != fault:
+            ctl.deadman.tripped = True
         sensor.code = raw
         ctl.tick(t)
         emit((ctl.vacuum_pa, ctl.target_pa, ctl.pump.duty, 1 if ctl.valve.vented else 0, ctl.state,

@@ -16,9 +16,12 @@ STATIC = "start static target=30 minutes=1"
 # name: (spec additions, expected fault)
 CASES = (
     ("clean_session", {}, faults.NONE),
+    # A reading past the cup's limit (45 kPa absolute: 56 kPa of vacuum on a 50 kPa cup).
+    ("hard_limit_fires", {"faults": [{"kind": "sensor_stuck_counts", "at_ms": 12000, "value": 5181672}]},
+     faults.HARD_LIMIT),
     # A shorted MOSFET with a strong pump and a weak valve: the firmware can only trip and vent.
-    ("hard_limit_fires", {"plant": {"pump_ul_s": 60000, "valve_ul_s_kpa": 100},
-                          "faults": [{"kind": "pump_stuck_on", "at_ms": 12000}]}, faults.HARD_LIMIT),
+    ("pump_runaway_fires", {"plant": {"pump_ul_s": 60000, "valve_ul_s_kpa": 100},
+                            "faults": [{"kind": "pump_stuck_on", "at_ms": 12000}]}, faults.PUMP_RUNAWAY),
     ("hard_limit_near_miss", {"program": "start static target=36 minutes=1 cup=M"}, faults.NONE),
     ("sensor_status_fires", {"faults": [{"kind": "status_integrity", "at_ms": 12000}]}, faults.SENSOR_STATUS),
     ("sensor_saturation_fires", {"faults": [{"kind": "status_saturation", "at_ms": 12000}]},
