@@ -251,7 +251,7 @@ def run_tests(firmware_dir: Path, tests: list[str], timeout: float, scratch: Pat
         return "passed", ""
     failed = re.search(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
     if proc.returncode in (1, 2):  # 2: a mutant that breaks import interrupts collection
-        return "failed", failed[1] if failed else out.strip().splitlines()[-1:]
+        return "failed", failed[1] if failed else (out.strip().splitlines() or [""])[-1]
     return "error", out[-500:]
 
 
