@@ -1,5 +1,8 @@
-"""MPRLS errors: bus errors on each half of a conversion, status codes and their order, the bounded wait."""
+"""MPRLS edges the oracle comparison misses: bus errors on each half of a conversion, status codes and
+their order, the bounded wait, and the transfer function to the exact Pa."""
 
+import random
+from fractions import Fraction
 from unittest import mock
 
 import faults
@@ -135,3 +138,23 @@ def test_transfer_function_ends_read_the_range_ends(psi_min, psi_max, low_pa, hi
     sensor = mprls.MPRLS(Bus(), psi_min=psi_min, psi_max=psi_max)
     assert sensor.counts_to_pa(mprls.COUNTS_MIN) == low_pa
     assert sensor.counts_to_pa(mprls.COUNTS_MAX) == high_pa
+
+
+def test_transfer_function_ends_are_the_datasheet_10_and_90_percent_of_2_24():
+    assert mprls.COUNTS_MIN == round(Fraction(1, 10) * 2**24) == 0x19999A
+    assert mprls.COUNTS_MAX == round(Fraction(9, 10) * 2**24) == 0xE66666
+
+
+def test_pressure_is_the_exact_transfer_function_to_the_nearest_pa():
+    # The driver's own rounding (to deci-Pa, then to Pa) stays within 0.09 Pa of the exact value, so
+    # wherever the exact value is not within 0.1 Pa of a half it must round to the nearest Pa.
+    pa_per_psi = Fraction(6894757293168, 10**9)
+    sensor = mprls.MPRLS(Bus())
+    rng = random.Random(7)
+    checked = 0
+    for counts in (rng.randrange(mprls.COUNTS_MIN, mprls.COUNTS_MAX) for _ in range(5000)):
+        exact = Fraction(counts - 0x19999A, 0xE66666 - 0x19999A) * 25 * pa_per_psi
+        if abs(exact - int(exact) - Fraction(1, 2)) > Fraction(1, 10):
+            assert sensor.counts_to_pa(counts) == round(exact), counts
+            checked += 1
+    assert checked > 3000

@@ -1,6 +1,7 @@
 """tools/mutate.py itself: the mutants it makes, where it writes them, and the equivalents list."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -120,3 +121,26 @@ def test_firmware_dir_override_reaches_both_runtimes(tmp_path):
                          env=dict(os.environ, CUPCTL_FIRMWARE_DIR=str(tmp_path))).stdout.splitlines()
     assert out[0] == str(tmp_path)
     assert out[1].split(os.pathsep)[0] == str(tmp_path) and out[2].split(os.pathsep)[0] == str(tmp_path)
+
+
+def test_report_lists_survivors_as_claimable_lines_and_notes_an_interrupted_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(mutate, "REPORT_DIR", tmp_path)
+    mutants = mutate.generate(SAMPLE, "firmware/sample.py")
+    run = mutate.Run()
+    run.results = [mutate.Result(mutants[1], "survived", "", None), mutate.Result(mutants[0], "killed", "t", None)]
+    run.finish(["sample"], "INTERRUPTED after 2 of 12 mutants")
+    text = (tmp_path / "report.txt").read_text()
+    assert text.startswith("INTERRUPTED after 2 of 12 mutants\n")
+    assert "\nfirmware/sample.py:2 number `LIMIT = 0x10` `LIMIT = 0x11`\n" in text
+    assert re.search(r"sample +2 +1 +1 +0 +0 +0 +50\.0%", text)
+
+
+def test_selection_adds_any_fast_test_file_that_imports_the_module(tmp_path, monkeypatch):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_rules.py").write_text("import json\n")
+    (tests / "test_new.py").write_text('"""New."""\nfrom supervisor import Supervisor\n')
+    (tests / "test_vboard.py").write_text("import supervisor\n")  # slow: stays out
+    (tests / "test_other.py").write_text("import supervisors\n")
+    monkeypatch.setattr(mutate, "ROOT", tmp_path)
+    assert mutate.select_tests("supervisor") == ["test_new.py", "test_rules.py"]

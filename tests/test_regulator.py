@@ -122,6 +122,7 @@ def test_anti_windup_judges_the_output_in_whole_duty_steps():
     reg = settled(make(ki=100), 6000, 5)
     assert reg.update(6000, 1001, 5) == 4  # integral 4.999 duty: output 4, below the cap of 5
     assert reg.update(6000, 5999, 5) == 5  # so it still integrates, to 5.000
+    assert reg.update(6000, 6000, 1000) == 5  # which the next tick shows
     reg = settled(make(ki=100), 6000)
     assert reg.update(6000, 996, 1000) == 5  # integral 5.004 duty
     assert reg.update(6000, 5999, 5) == 5  # output 5 at a cap of 5: the integral stays 5.004

@@ -56,10 +56,8 @@ _SIMPLE_STATEMENTS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Re
                       ast.Continue, ast.Break, ast.Delete, ast.Assert)
 
 # Tests that exercise each module, fastest and most specific first (pytest -x stops at the first
-# failure, so a mutant usually dies in the first file; a survivor pays for all of them). Left out, to
-# finish within an hour: the virtual-board tests (test_vboard, test_robustness, test_deploy, test_make_sim,
-# test_soak: the firmware in real time behind a pty), test_boot_main (30 s of boot.py/main.py),
-# test_safety_properties and test_protocol_unix (random sessions and fuzzed lines: 20 s under load).
+# failure, so a mutant usually dies in the first file; a survivor pays for all of them). select_tests()
+# puts any other test file that imports the module in front, so a new unit test counts without an edit.
 TESTS = {
     "supervisor": ["test_supervisor.py", "test_rules.py", "test_corpus.py", "test_scenarios.py", "test_alloc.py"],
     "controller": ["test_supervisor.py", "test_rules.py", "test_corpus.py", "test_scenarios.py", "test_alloc.py"],
@@ -69,6 +67,21 @@ TESTS = {
     "mprls": ["test_mprls.py", "test_mprls_errors.py", "test_plant.py", "test_corpus.py", "test_rules.py",
               "test_scenarios.py", "test_alloc.py"],
 }
+
+# Left out, to finish within an hour: the virtual-board tests (the firmware in real time behind a pty),
+# boot.py/main.py on the unix port (30 s), random sessions and fuzzed command lines (20 s under load).
+SLOW = {"test_vboard.py", "test_robustness.py", "test_deploy.py", "test_make_sim.py", "test_soak.py",
+        "test_boot_main.py", "test_safety_properties.py", "test_protocol_unix.py"}
+
+
+def select_tests(module: str) -> list[str]:
+    """The module's test files: any other (not slow) test file that imports it first, then TESTS."""
+    listed = [name for name in TESTS[module] if (ROOT / "tests" / name).exists()]
+    imports = re.compile(r"^\s*(import|from)\s+%s\b" % module, re.M)
+    extra = sorted(path.name for path in (ROOT / "tests").glob("test_*.py")
+                   if path.name not in listed and path.name not in SLOW and imports.search(path.read_text()))
+    return extra + listed
+
 
 # Tests that compare CPython with the unix port: a mutant is in both alike, so they cannot catch it.
 DESELECT = "not identical_on_micropython"
@@ -229,7 +242,9 @@ def _kill_all():
 
 def run_tests(firmware_dir: Path, tests: list[str], timeout: float, scratch: Path):
     """Run the tests against ``firmware_dir``: ("passed" | "failed" | "timeout" | "error", detail)."""
-    env = dict(os.environ, CUPCTL_FIRMWARE_DIR=str(firmware_dir), PYTHONDONTWRITEBYTECODE="1")
+    # Hypothesis gets its own example database: failures a mutant finds must not replay in the real suite.
+    env = dict(os.environ, CUPCTL_FIRMWARE_DIR=str(firmware_dir), PYTHONDONTWRITEBYTECODE="1",
+               HYPOTHESIS_STORAGE_DIRECTORY=str(scratch / "hypothesis"))
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--basetemp", str(scratch / "pt"),
            "-k", DESELECT, *("tests/" + name for name in tests)]
     with _lock:
@@ -251,7 +266,7 @@ def run_tests(firmware_dir: Path, tests: list[str], timeout: float, scratch: Pat
         return "passed", ""
     failed = re.search(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
     if proc.returncode in (1, 2):  # 2: a mutant that breaks import interrupts collection
-        return "failed", failed[1] if failed else out.strip().splitlines()[-1:]
+        return "failed", failed[1] if failed else (out.strip().splitlines() or [""])[-1]
     return "error", out[-500:]
 
 
@@ -309,6 +324,7 @@ def report(summaries, results, stale, seconds) -> str:
     out.append("score = (killed + timeout) / (total - equivalent)")
     sections = (
         ("Survivors (no selected test fails)", [r for r in results if r.status == "survived" and not r.equivalent]),
+        ("Timeouts (counted as killed)", [r for r in results if r.status == "timeout"]),
         ("Errors (the test run itself broke)", [r for r in results if r.status == "error"]),
         ("Claimed equivalent but killed: the claim is wrong", [r for r in results
                                                               if r.equivalent and r.status != "survived"]),
@@ -382,7 +398,7 @@ def write_report(text, summaries, everything, seconds):
 
 
 def _run(args, claims, pool, run):
-    tests = {m: args.tests or [name for name in TESTS[m] if (ROOT / "tests" / name).exists()] for m in args.modules}
+    tests = {m: args.tests or select_tests(m) for m in args.modules}
     sources = {m: (FIRMWARE / (m + ".py")).read_text() for m in args.modules}
     work = []
     for module, clean in zip(args.modules, pool.map(baseline, tests.values())):
