@@ -32,15 +32,23 @@ class Record(NamedTuple):
     text: str = ""
 
 
+_new = tuple.__new__  # Record(...) without its keyword handling, for the many telemetry records
+
+
 def _xor(data: bytes) -> int:
-    """XOR of all bytes, as protocol.checksum, by folding halves in a big int (fast on CPython)."""
+    """XOR of all bytes, as protocol.checksum, by folding a big int onto itself (fast on CPython).
+
+    Each fold XORs the upper half of the low ``2 * shift`` bits into the lower half; the bits above
+    are left as they were and never come down again, so no mask is needed until the last byte.
+    """
     folded = int.from_bytes(data, "big")
-    width = len(data) * 8
-    while width > 8:
-        half = (width // 8 + 1) // 2 * 8  # whole bytes, so byte boundaries stay aligned
-        folded = (folded >> half) ^ (folded & ((1 << half) - 1))
-        width = half
-    return folded
+    shift = 8
+    while shift < len(data) * 8:
+        shift <<= 1
+    while shift > 8:
+        shift >>= 1
+        folded ^= folded >> shift
+    return folded & 0xFF
 
 
 def parse_line(line: bytes) -> Record | None:
@@ -93,7 +101,7 @@ def _telemetry(line: bytes) -> Record | None:
     if tuple(map(len, fields)) != _WIDTHS or body.translate(None, _NUMBER_BYTES):
         return None
     try:
-        return Record("T", tuple(map(int, fields)))
+        return _new(Record, ("T", tuple(map(int, fields)), ""))
     except ValueError:  # int() would also take " 1" or "1_0": the layout check above is for that
         return None
 
@@ -121,11 +129,10 @@ def parse_lines(lines: list[bytes]) -> list[Record | None]:
     """``[parse_line(line) for line in lines]``, for lines without their newline, checked in bulk."""
     whole = [i for i, line in enumerate(lines) if len(line) == _LEN and line[:3] == _T]
     values, ok = decode_telemetry([lines[i] for i in whole])
-    new = tuple.__new__  # what Record(...) does, without the keyword handling
     out: list[Record | None] = [None] * len(lines)
     for i, row, good in zip(whole, values.tolist(), ok.tolist()):
         if good:
-            out[i] = new(Record, ("T", tuple(row), ""))
+            out[i] = _new(Record, ("T", tuple(row), ""))
     for i, line in enumerate(lines):
         if out[i] is None:  # events, results, noise, corrupt lines: one at a time
             out[i] = parse_line(line)

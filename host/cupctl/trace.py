@@ -211,10 +211,10 @@ def _read_rows_quickly(trace: Trace, body: bytes, first_line: int) -> bool:
 
 def _next_comment(body: bytes, start: int) -> int:
     """Where the next line from ``start`` (a line's beginning) that starts with '#' begins, or -1."""
-    if body.startswith(b"#", start):
-        return start
-    found = body.find(b"\n#", start)
-    return -1 if found < 0 else found + 1
+    found = body.find(b"#", start)  # one byte: a memchr, much faster than finding "\n#"
+    while found > 0 and body[found - 1] != 10:  # a '#' inside a line (not in an integer row, but be exact)
+        found = body.find(b"#", found + 1)
+    return found
 
 
 def _read_rows(trace: Trace, lines: list[str], first_line: int, path: Path) -> None:
