@@ -9,13 +9,15 @@ at once, checking and converting the fixed-width telemetry lines together
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
+import functools
+from typing import TYPE_CHECKING, NamedTuple
 
 from cupctl import fw  # noqa: F401  (puts the firmware on the path)
 
 import protocol  # isort: skip
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FIELDS = tuple(name for name, _, _ in protocol.TELEMETRY_FIELDS)
 _T = protocol.TELEMETRY.encode()
@@ -108,9 +110,6 @@ def _telemetry(line: bytes) -> Record | None:
 
 # --- many lines at once ---
 
-_HEX_VALUE = np.full(256, 1000, np.int16)  # 1000: not a hex digit, so no checksum matches
-for _i, _c in enumerate(b"0123456789ABCDEF"):
-    _HEX_VALUE[_c] = _i
 _LAYOUT = []  # (first column, width, signed) of each field in a telemetry line
 _pos = len(_T)
 for _name, _width, _signed in protocol.TELEMETRY_FIELDS:
@@ -120,9 +119,20 @@ _COMMAS = [start + width for start, width, _ in _LAYOUT[:-1]]
 _SIGNS = [start for start, _, signed in _LAYOUT if signed]
 _SIGNED = [column for column, (_, _, signed) in enumerate(_LAYOUT) if signed]
 _DIGIT_COLUMNS = [c for start, width, signed in _LAYOUT for c in range(start + signed, start + width)]
-# Each field's digit columns and their powers of ten: digits @ powers is the field's magnitude.
-_PLACES = [(slice(start + signed, start + width), 10 ** np.arange(width - signed - 1, -1, -1, dtype=np.int64))
-           for start, width, signed in _LAYOUT]
+
+
+@functools.cache
+def _bulk():
+    """numpy and its tables, on first use: importing numpy takes a tenth of a second every CLI command would pay."""
+    import numpy as np
+
+    hex_value = np.full(256, 1000, np.int16)  # 1000: not a hex digit, so no checksum matches
+    for i, c in enumerate(b"0123456789ABCDEF"):
+        hex_value[c] = i
+    # Each field's digit columns and their powers of ten: digits @ powers is the field's magnitude.
+    places = [(slice(start + signed, start + width), 10 ** np.arange(width - signed - 1, -1, -1, dtype=np.int64))
+              for start, width, signed in _LAYOUT]
+    return np, hex_value, places
 
 
 def parse_lines(lines: list[bytes]) -> list[Record | None]:
@@ -141,13 +151,14 @@ def parse_lines(lines: list[bytes]) -> list[Record | None]:
 
 def decode_telemetry(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Whole telemetry lines (``_LEN`` bytes, no newline) to an (n, fields) int64 array and a validity mask."""
+    np, hex_value, places = _bulk()
     grid = np.frombuffer(b"".join(lines), np.uint8).reshape(-1, _LEN)
     checksum = np.bitwise_xor.reduce(grid[:, :_STAR], axis=1).astype(np.int16)
-    ok = checksum == _HEX_VALUE[grid[:, _STAR + 1]] * 16 + _HEX_VALUE[grid[:, _STAR + 2]]
+    ok = checksum == hex_value[grid[:, _STAR + 1]] * 16 + hex_value[grid[:, _STAR + 2]]
     ok &= (grid[:, _STAR] == ord("*")) & (grid[:, _COMMAS] == ord(",")).all(axis=1)
     ok &= ((grid[:, _DIGIT_COLUMNS] - np.uint8(ord("0"))) < 10).all(axis=1)  # wraps below '0': one test
-    values = np.empty((len(grid), len(_PLACES)), np.int64)
-    for column, (digits, powers) in enumerate(_PLACES):
+    values = np.empty((len(grid), len(places)), np.int64)
+    for column, (digits, powers) in enumerate(places):
         values[:, column] = (grid[:, digits].astype(np.int64) - ord("0")) @ powers
     signs = grid[:, _SIGNS]
     ok &= ((signs == ord("+")) | (signs == ord("-"))).all(axis=1)
