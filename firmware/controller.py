@@ -55,7 +55,8 @@ class Controller:
         self.target_pa = 0
         self.state = PREPARE  # ambient is measured at start-up too
         self._start_code = ERR_BUSY  # result of the last start(): 0 once a conversion runs
-        self._phase_start = None
+        self._phase_start = 0
+        self._ticked = False
         self._t0 = 0
 
     @property
@@ -137,7 +138,8 @@ class Controller:
     def tick(self, now):
         sup = self.supervisor
         reading = self.reading
-        if self._phase_start is None:  # first tick: nothing converted yet
+        if not self._ticked:  # first tick: nothing converted yet, and the phase starts now
+            self._ticked = True
             self._phase_start = now
             sup.arm(now)
         self.t_ms = now

@@ -13,15 +13,19 @@ import boardcfg
 import faults
 import protocol
 from controller import Controller
+from outbox import Outbox
 from service import Service
 from version import VERSION
 _MAX_INPUT_PER_TICK = 64  # bytes; bounds the time spent on commands per tick
+_OUTBOX_BYTES = 4096  # about 1.3 s of telemetry at 50 Hz: what a host may fall behind before lines drop
+_OUTBOX_FLUSH_MS = 200  # on the way out: what the writer may still send
 
 _controller = None
+_outbox = None
 
 
 def main(hw, inp=None, out=None):
-    global _controller
+    global _controller, _outbox
     out = out or sys.stdout.buffer
     inp = inp or sys.stdin.buffer
     try:
@@ -42,11 +46,14 @@ def main(hw, inp=None, out=None):
     ctl = Controller(board, sensor, pump, valve, led, button, hw.watchdog(board.watchdog_ms),
                      hw.deadman(board, pump, valve), hw.boot_memory())
     _controller = ctl
-    service = Service(ctl, out, VERSION, _mem_free_after_collect)
+    outbox = _outbox = Outbox(out, _OUTBOX_BYTES)  # the loop never waits for the host
+    service = Service(ctl, outbox, VERSION, _mem_free_after_collect, lambda: outbox.dropped)
+    outbox.start()
     service.announce_boot()
     ctl.latch_boot_faults(hw.reset_was_watchdog())
     run(ctl, service, inp)
     ctl.stop()
+    outbox.stop(_OUTBOX_FLUSH_MS)
     hw.request_maintenance()
 
 
@@ -88,12 +95,15 @@ def _readable(poller):
 
 
 def vent():
-    """After the loop ends for any reason: pump off and cup vented through the live controller."""
+    """After the loop ends for any reason: pump off and cup vented through the live controller,
+    then the writer thread ends, so that nothing else writes to the port."""
     if _controller is not None:
         try:
             _controller.supervisor.vent()
         except Exception:  # the pins are driven safe from the board file next, whatever happens here
             pass
+    if _outbox is not None:
+        _outbox.stop(_OUTBOX_FLUSH_MS)
 
 
 def report_exit(error):

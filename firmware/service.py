@@ -17,10 +17,12 @@ _SEQ_WRAP = 99999999
 
 
 class Service:
-    def __init__(self, controller, out, version, mem_free=None):
-        """``mem_free``: a function giving free heap bytes (``gc.mem_free`` on the board), for status."""
+    def __init__(self, controller, out, version, mem_free=None, dropped=None):
+        """``mem_free``: a function giving free heap bytes (``gc.mem_free`` on the board), for status;
+        ``dropped``: one giving the lines ``out`` had to drop (the host fell behind)."""
         self.ctl = controller
         self._mem_free = mem_free
+        self._dropped = dropped
         self.out = out
         self.version = version
         self.maintenance_requested = False
@@ -162,4 +164,6 @@ class Service:
             ctl.pump.duty, ctl.ambient_pa, self.missed)
         if self._mem_free is not None:
             text += " mem_free=%d" % self._mem_free()
+        if self._dropped is not None:
+            text += " dropped=%d" % self._dropped()
         return text + " program=" + program

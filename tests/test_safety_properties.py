@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,3 +47,16 @@ def test_invariants_hold_on_micropython(micropython):
         assert len(rows) == 2001
         assert violations(rows, events, BOARD) == []
         assert (rows, events) == run_cpython(spec)
+
+
+@pytest.mark.parametrize("pump_ul_s", [60000, 100000])
+@pytest.mark.parametrize("cup", ["S", "M", "L"])
+def test_a_hung_loop_while_a_strong_pump_fills_a_small_cup(pump_ul_s, cup):
+    """Once a counter-example (hypothesis, before the dead-man switch): a 500 ms hang of the loop while a
+    3x pump filled a 5 ml cup took the true vacuum to 41.2 kPa on a 40 kPa cup. Every start of the hang."""
+    for at_ms in range(2000, 12000, 370):
+        spec = {"duration_ms": 14000, "plant": {"pump_ul_s": pump_ul_s, "cup_ul": 5000, "cup_diameter_mm": 20},
+                "commands": [{"at_ms": 0, "line": "start static target=36 cup=%s" % cup}],
+                "faults": [{"kind": "loop_stall", "at_ms": at_ms, "duration_ms": 500}]}
+        rows, events = run_cpython(spec)
+        assert violations(rows, events, BOARD) == [], "hang at %d ms" % at_ms

@@ -48,6 +48,7 @@ def test_bulk_reading_matches_line_by_line(tmp_path_factory, rows, events, tail)
     ("1,2,3,4,5,6,7,1.5", "fields must be integers"),
     ("1,2,3,4,5,6,7,8,9", "expected 8 fields, got 9"),
     ("# note: not an event", "expected 8 fields"),
+    ("1,2,3,4,5,6,7,#8", "fields must be integers"),
 ])
 def test_a_bad_row_is_named_by_its_line(tmp_path, bad, message):
     good = (1, 2, 3, 4, 5, 6, 7, 8)

@@ -42,6 +42,18 @@ def test_a_wire_that_is_busy_queues_what_comes_next():
     assert wire.take(0.2).endswith(b"y")
 
 
+def test_native_usb_keeps_what_the_host_has_not_read_yet():
+    usb = LINKS["usb"]
+    wire = Wire(usb)
+    wire.put(b"a" * 100 + b"b" * 100, now=0.0)
+    arrived = wire.take(1.0)
+    assert arrived == b"a" * 100 + b"b" * 100 and wire.backlog == 0
+    wire.give_back(arrived[150:], now=1.0)  # the host took only 150 bytes
+    wire.put(b"c", now=1.0)
+    assert wire.backlog == 51
+    assert wire.take(2.0) == b"b" * 50 + b"c"  # nothing lost, nothing reordered
+
+
 def test_an_unknown_link_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="uart115200"):
         model("rs485")

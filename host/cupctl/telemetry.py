@@ -9,13 +9,15 @@ at once, checking and converting the fixed-width telemetry lines together
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import numpy as np
+import functools
+from typing import TYPE_CHECKING, NamedTuple
 
 from cupctl import fw  # noqa: F401  (puts the firmware on the path)
 
 import protocol  # isort: skip
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FIELDS = tuple(name for name, _, _ in protocol.TELEMETRY_FIELDS)
 _T = protocol.TELEMETRY.encode()
@@ -32,15 +34,23 @@ class Record(NamedTuple):
     text: str = ""
 
 
+_new = tuple.__new__  # Record(...) without its keyword handling, for the many telemetry records
+
+
 def _xor(data: bytes) -> int:
-    """XOR of all bytes, as protocol.checksum, by folding halves in a big int (fast on CPython)."""
+    """XOR of all bytes, as protocol.checksum, by folding a big int onto itself (fast on CPython).
+
+    Each fold XORs the upper half of the low ``2 * shift`` bits into the lower half; the bits above
+    are left as they were and never come down again, so no mask is needed until the last byte.
+    """
     folded = int.from_bytes(data, "big")
-    width = len(data) * 8
-    while width > 8:
-        half = (width // 8 + 1) // 2 * 8  # whole bytes, so byte boundaries stay aligned
-        folded = (folded >> half) ^ (folded & ((1 << half) - 1))
-        width = half
-    return folded
+    shift = 8
+    while shift < len(data) * 8:
+        shift <<= 1
+    while shift > 8:
+        shift >>= 1
+        folded ^= folded >> shift
+    return folded & 0xFF
 
 
 def parse_line(line: bytes) -> Record | None:
@@ -93,16 +103,13 @@ def _telemetry(line: bytes) -> Record | None:
     if tuple(map(len, fields)) != _WIDTHS or body.translate(None, _NUMBER_BYTES):
         return None
     try:
-        return Record("T", tuple(map(int, fields)))
+        return _new(Record, ("T", tuple(map(int, fields)), ""))
     except ValueError:  # int() would also take " 1" or "1_0": the layout check above is for that
         return None
 
 
 # --- many lines at once ---
 
-_HEX_VALUE = np.full(256, 1000, np.int16)  # 1000: not a hex digit, so no checksum matches
-for _i, _c in enumerate(b"0123456789ABCDEF"):
-    _HEX_VALUE[_c] = _i
 _LAYOUT = []  # (first column, width, signed) of each field in a telemetry line
 _pos = len(_T)
 for _name, _width, _signed in protocol.TELEMETRY_FIELDS:
@@ -112,20 +119,30 @@ _COMMAS = [start + width for start, width, _ in _LAYOUT[:-1]]
 _SIGNS = [start for start, _, signed in _LAYOUT if signed]
 _SIGNED = [column for column, (_, _, signed) in enumerate(_LAYOUT) if signed]
 _DIGIT_COLUMNS = [c for start, width, signed in _LAYOUT for c in range(start + signed, start + width)]
-# Each field's digit columns and their powers of ten: digits @ powers is the field's magnitude.
-_PLACES = [(slice(start + signed, start + width), 10 ** np.arange(width - signed - 1, -1, -1, dtype=np.int64))
-           for start, width, signed in _LAYOUT]
+
+
+@functools.cache
+def _bulk():
+    """numpy and its tables, on first use: importing numpy takes a tenth of a second every CLI command would pay."""
+    import numpy as np
+
+    hex_value = np.full(256, 1000, np.int16)  # 1000: not a hex digit, so no checksum matches
+    for i, c in enumerate(b"0123456789ABCDEF"):
+        hex_value[c] = i
+    # Each field's digit columns and their powers of ten: digits @ powers is the field's magnitude.
+    places = [(slice(start + signed, start + width), 10 ** np.arange(width - signed - 1, -1, -1, dtype=np.int64))
+              for start, width, signed in _LAYOUT]
+    return np, hex_value, places
 
 
 def parse_lines(lines: list[bytes]) -> list[Record | None]:
     """``[parse_line(line) for line in lines]``, for lines without their newline, checked in bulk."""
     whole = [i for i, line in enumerate(lines) if len(line) == _LEN and line[:3] == _T]
     values, ok = decode_telemetry([lines[i] for i in whole])
-    new = tuple.__new__  # what Record(...) does, without the keyword handling
     out: list[Record | None] = [None] * len(lines)
     for i, row, good in zip(whole, values.tolist(), ok.tolist()):
         if good:
-            out[i] = new(Record, ("T", tuple(row), ""))
+            out[i] = _new(Record, ("T", tuple(row), ""))
     for i, line in enumerate(lines):
         if out[i] is None:  # events, results, noise, corrupt lines: one at a time
             out[i] = parse_line(line)
@@ -134,13 +151,14 @@ def parse_lines(lines: list[bytes]) -> list[Record | None]:
 
 def decode_telemetry(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Whole telemetry lines (``_LEN`` bytes, no newline) to an (n, fields) int64 array and a validity mask."""
+    np, hex_value, places = _bulk()
     grid = np.frombuffer(b"".join(lines), np.uint8).reshape(-1, _LEN)
     checksum = np.bitwise_xor.reduce(grid[:, :_STAR], axis=1).astype(np.int16)
-    ok = checksum == _HEX_VALUE[grid[:, _STAR + 1]] * 16 + _HEX_VALUE[grid[:, _STAR + 2]]
+    ok = checksum == hex_value[grid[:, _STAR + 1]] * 16 + hex_value[grid[:, _STAR + 2]]
     ok &= (grid[:, _STAR] == ord("*")) & (grid[:, _COMMAS] == ord(",")).all(axis=1)
     ok &= ((grid[:, _DIGIT_COLUMNS] - np.uint8(ord("0"))) < 10).all(axis=1)  # wraps below '0': one test
-    values = np.empty((len(grid), len(_PLACES)), np.int64)
-    for column, (digits, powers) in enumerate(_PLACES):
+    values = np.empty((len(grid), len(places)), np.int64)
+    for column, (digits, powers) in enumerate(places):
         values[:, column] = (grid[:, digits].astype(np.int64) - ord("0")) @ powers
     signs = grid[:, _SIGNS]
     ok &= ((signs == ord("+")) | (signs == ord("-"))).all(axis=1)

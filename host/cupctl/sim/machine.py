@@ -27,6 +27,8 @@ SOFT_RESET = 5
 _STEP_MS = 10
 _MAX_TIMER_RUNS = 1000
 _RTC_SUFFIX = ".rtc"
+_PLANT_SUFFIX = ".plant"  # the true vacuum's peak since boot, for tests (VirtualBoard.true_vacuum_peak_pa)
+_PLANT_REPORT_STEPS = 10
 
 
 def _load_spec():
@@ -56,6 +58,7 @@ class _World:
         self._chip = None
         self._control = None
         self.timers = []
+        self.peak_vacuum_pa = 0
         for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
             injector.apply(self, injector.active(0))
 
@@ -96,6 +99,16 @@ class _World:
             self.plant.valve_open = (self.levels.get(valve, 1 - energised) == energised) != normally_open
             self.plant.step(_STEP_MS)
             self.sim_ms += _STEP_MS
+            if self.plant.vacuum_pa > self.peak_vacuum_pa:
+                self.peak_vacuum_pa = self.plant.vacuum_pa
+            if self.sim_ms % (_STEP_MS * _PLANT_REPORT_STEPS) == 0:
+                self._report_plant()
+
+    def _report_plant(self):
+        path = os.getenv("CUPCTL_VBOARD_CONTROL")
+        if path:
+            with open(path + _PLANT_SUFFIX, "w") as f:
+                f.write(str(self.peak_vacuum_pa))
 
     def run_timers(self, at_most):
         """Timer callbacks due by now, as the ESP32 schedules them between bytecodes and in waits.

@@ -46,6 +46,9 @@ RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
 PASTE_WINDOW = 256
 _RESET_CAUSE = {"power": 1, "hard": 2, "wdt": 3, "soft": 5}
 _USB_BACKLOG = 4096  # bytes queued for the host before a native-USB board waits for it
+_USB_PACKET = 64
+_USB_TX_TIMEOUT_S = 0.5  # MicroPython's USB-CDC write gives up (and drops) after waiting this long
+_F_SETPIPE_SZ = 1031  # Linux fcntl: a pipe as small as a USB endpoint's FIFO, so the board's writes wait
 
 
 def populate_flash(flash: Path, board_data: dict) -> None:
@@ -95,6 +98,9 @@ class VirtualBoard:
         self._wdt_fed = 0.0
         self.bytes_from_host = 0  # link traffic, for benchmarks
         self.bytes_to_host = 0
+        self._host_stalled_until = 0.0  # stall_host(): the host keeps the port open and reads nothing
+        self._behind_since: float | None = None
+        self.bytes_dropped = 0  # native USB: what the board's writes gave up on
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.resets: list[str] = []
@@ -136,6 +142,17 @@ class VirtualBoard:
     def _write_spec(self) -> None:
         (self._tmp / "spec.json").write_text(json.dumps(self._spec))
 
+    def true_vacuum_peak_pa(self) -> int:
+        """The highest true vacuum in the simulated cup since the board last booted (tests)."""
+        try:
+            return int((self._tmp / "control.plant").read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def stall_host(self, seconds: float) -> None:
+        """The host keeps the port open but reads nothing for ``seconds`` (a hung monitor, a full buffer)."""
+        self._host_stalled_until = time.monotonic() + seconds
+
     def line_noise(self, data: bytes) -> None:
         """Put raw bytes on the line, as a noisy cable or a glitching bridge would."""
         self._send(data)
@@ -147,9 +164,15 @@ class VirtualBoard:
         env["MICROPYPATH"] = os.pathsep.join([str(mpunix.HOST_DIR), ".frozen"])  # the flash is cwd
         env.update(CUPCTL_VBOARD_SPEC=str(self._tmp / "spec.json"), CUPCTL_VBOARD_CONTROL=str(self._fifo),
                    CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]), CUPCTL_TIME_SCALE=str(self._time_scale))
-        return subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                cwd=self.flash, env=env, bufsize=0)
+        child = subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 cwd=self.flash, env=env, bufsize=0)
+        if self._to_host is not None and not self._to_host.link.drops_unread:
+            try:
+                fcntl.fcntl(child.stdout.fileno(), _F_SETPIPE_SZ, 4096)
+            except OSError:  # not Linux: the pipe's own size, so writes wait later
+                pass
+        return child
 
     def _kill(self) -> None:
         child, self._child = self._child, None
@@ -185,8 +208,10 @@ class VirtualBoard:
         while not self._stop.is_set():
             fds = [self._master, self._control]
             child = self._child
-            if child is not None and not self._host_is_behind():
+            behind = self._host_is_behind()
+            if child is not None and not behind:
                 fds.append(child.stdout)
+            self._time_out_writes(child, behind)
             readable, _, _ = select.select(fds, [], [], self._wait_s())
             if self._control in readable:
                 self._on_control()
@@ -224,6 +249,19 @@ class VirtualBoard:
         wire = self._to_host
         return wire is not None and not wire.link.drops_unread and wire.backlog > _USB_BACKLOG
 
+    def _time_out_writes(self, child, behind: bool) -> None:
+        """Native USB: a write the host leaves waiting gives up after 0.5 s, its bytes lost."""
+        now = time.monotonic()
+        if child is None or not behind:
+            self._behind_since = None
+            return
+        if self._behind_since is None:
+            self._behind_since = now
+        elif now - self._behind_since >= _USB_TX_TIMEOUT_S:
+            self._behind_since = now
+            if select.select([child.stdout], [], [], 0)[0]:  # the write that timed out: one packet lost
+                self.bytes_dropped += len(os.read(child.stdout.fileno(), _USB_PACKET))
+
     def _send(self, data: bytes) -> None:
         if self._to_host is None:
             self._write_host(data)
@@ -243,6 +281,8 @@ class VirtualBoard:
             wire.give_back(left, now)
 
     def _write_host(self, data: bytes) -> int:
+        if time.monotonic() < self._host_stalled_until:
+            return 0  # as a full pty would take nothing
         try:
             written = os.write(self._master, data)
         except OSError as e:  # nobody reading: a UART drops bytes rather than stalling the chip
