@@ -222,6 +222,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--board", default=None, help="virtual board's board file (--serve; default: the "
                      "scenario's board, else esp32-devkitc)")
     sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve)")
+    sub.add_argument("--link", choices=("unpaced", "uart115200", "usb"), default=None,
+                     help="how the virtual board's port is paced (--serve): a 115200-baud UART bridge, native "
+                          "USB (writes wait for a host that stops reading, then drop), or as fast as the pty "
+                          "(default: $CUPCTL_VBOARD_LINK, else unpaced)")
     sub.add_argument("--out", default="out", metavar="DIR", help="demo output folder (default: out)")
     return parser
 
@@ -558,7 +562,7 @@ def do_sim(args) -> int:
 
         if args.flash:
             check_folder(args.flash, "flash folder")
-        return vboard.serve(args.board, args.flash, args.scenario)
+        return vboard.serve(args.board, args.flash, args.scenario, link=args.link)
     if args.demo:
         from cupctl.sim import demo
 
