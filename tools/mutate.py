@@ -59,8 +59,14 @@ _SIMPLE_STATEMENTS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Re
 # failure, so a mutant usually dies in the first file; a survivor pays for all of them). select_tests()
 # puts any other test file that imports the module in front, so a new unit test counts without an edit.
 TESTS = {
-    "supervisor": ["test_supervisor.py", "test_rules.py", "test_corpus.py", "test_scenarios.py", "test_alloc.py"],
-    "controller": ["test_supervisor.py", "test_rules.py", "test_corpus.py", "test_scenarios.py", "test_alloc.py"],
+    "supervisor": ["test_supervisor.py", "test_rules.py", "test_controller.py", "test_hazards.py",
+                   "test_scenarios.py", "test_corpus.py", "test_alloc.py"],
+    "controller": ["test_controller.py", "test_supervisor.py", "test_rules.py", "test_hazards.py",
+                   "test_scenarios.py", "test_corpus.py", "test_alloc.py"],
+    "observer": ["test_supervisor.py", "test_hazards.py", "test_rules.py", "test_scenarios.py", "test_alloc.py"],
+    "ambient": ["test_controller.py", "test_hazards.py", "test_scenarios.py", "test_corpus.py"],
+    "deadman": ["test_deadman.py", "test_hazards.py", "test_alloc.py"],
+    "bootmemory": ["test_controller.py", "test_hazards.py", "test_corpus.py"],
     "regulator": ["test_regulator.py", "test_corpus.py", "test_scenarios.py", "test_rules.py", "test_alloc.py"],
     "programs": ["test_programs.py", "test_programs_bounds.py", "test_protocol.py", "test_corpus.py",
                  "test_scenarios.py"],
