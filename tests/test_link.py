@@ -100,6 +100,18 @@ def test_opening_does_not_reset_the_board(mocker):
     assert device.dtr is False and device.rts is False and device.out == [] and device.lines == []
 
 
+@pytest.mark.parametrize("vid_pid,dtr", [((0x303A, 0x4001), True), ((0x239A, 0x8143), True),
+                                         ((0x303A, 0x1001), False), ((0x10C4, 0xEA60), False)])
+def test_dtr_asserted_only_on_native_usb_cdc(mocker, vid_pid, dtr):
+    """TinyUSB CDC sends nothing until DTR is set (MicroPython v1.22-v1.23); elsewhere DTR would reset."""
+    device = LineDevice()
+    mocker.patch("serial.Serial", return_value=device)
+    port = mocker.Mock(device="/dev/ttyACM0", vid=vid_pid[0], pid=vid_pid[1])
+    mocker.patch("serial.tools.list_ports.comports", return_value=[port])
+    Link("/dev/ttyACM0").close()
+    assert device.dtr is dtr and device.rts is False
+
+
 def test_serial_errors_on_write_are_one_link_error(link_to):
     device = LineDevice()
     device.write = lambda data: (_ for _ in ()).throw(serial.SerialException("write failed"))

@@ -28,6 +28,9 @@ KNOWN_USB = {
     (0x239A, 0x8143): "Adafruit QT Py ESP32-S3",
 }
 BAUD = 115200
+# TinyUSB CDC (the S2/S3's native USB): MicroPython v1.22-v1.23 sends nothing until the host asserts DTR.
+# DTR does not reset these (no auto-reset circuit); on UART bridges and USB-Serial/JTAG it would.
+NATIVE_CDC = {(0x303A, 0x4001), (0x239A, 0x8143)}
 
 
 class LinkError(RuntimeError):
@@ -63,6 +66,10 @@ def find_port() -> str:
     return found[0].device
 
 
+def _is_native_cdc(port: str) -> bool:
+    return any(p.device == port and (p.vid, p.pid) in NATIVE_CDC for p in serial.tools.list_ports.comports())
+
+
 class Link:
     def __init__(self, port: str | None, baud: int = BAUD):
         self.port = port or find_port()
@@ -71,7 +78,7 @@ class Link:
             self.serial.port = self.port
             self.serial.baudrate = baud
             self.serial.timeout = 0.1
-            self.serial.dtr = False  # set before open: no reset into the bootloader
+            self.serial.dtr = _is_native_cdc(self.port)  # set before open: no reset into the bootloader
             self.serial.rts = False
             self.serial.exclusive = True  # one process owns the port
             self.serial.open()
