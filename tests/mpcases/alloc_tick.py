@@ -66,8 +66,8 @@ def main(board_path, ticks, telemetry=True):
         t += 10
     ctl.start(programs.build("static", {"target": "30"}, board, board.cups[0]), board.cups[0])
     for _ in range(1000):  # ambient, soft ramp and the first events: allocation allowed
-        if ctl.state == RUNNING:
-            i2c.counts = 7223600  # ~30 kPa of vacuum: on target, so no leak
+        if ctl.state == RUNNING:  # the cup follows the ramp (a jump would be a pump running on its own)
+            i2c.counts = 9560000 - ctl.target_pa * 7787 // 100
         ctl.tick(t)
         service.after_tick()
         t += 10
