@@ -90,7 +90,7 @@ def test_boards_json_lists_boards_and_ports(mocker, capsys):
 def test_the_plot_title_says_how_long_a_stopped_session_ran():
     data = trace.read(ROOT / "tests" / "traces" / "program-static.csv")  # minutes=1, stopped after 13 s
     title = plot._program(data)
-    assert title.startswith("start static target=30 minutes=1 cup=M")
+    assert title.startswith("start static target=30 minutes=1 tissue=normal cup=M")
     assert title.endswith("(ran 13.0 s, stopped)")
 
 

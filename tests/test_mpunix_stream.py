@@ -12,9 +12,10 @@ def test_a_streamed_replay_matches_the_one_job_replay_and_the_recording(micropyt
     data = trace.read(TRACE)
     start = replay.first_replayable_row(data)
     board = json.loads(data.meta["board_file"])
-    whole = list(mpunix.run_job({"kind": "replay", "board": board, "ticks": list(replay.ticks_of(data, start))}))
-    streamed = list(mpunix.stream_job({"kind": "replay", "board": board}, replay.ticks_of(data, start)))
+    ticks = list(replay.ticks_of(data, start, len(data.rows)))
+    whole = list(mpunix.run_job({"kind": "replay", "board": board, "ticks": ticks}))
+    streamed = list(mpunix.stream_job({"kind": "replay", "board": board}, ticks))
     assert streamed == whole
     outputs = [tuple(int(v) for v in text.split(",")) for kind, text in streamed if kind == "R"]
     assert len(outputs) == len(data.rows) - start
-    assert replay.compare(data, start, outputs, replay.board_of(data)).ok
+    assert replay.compare(data, start, len(data.rows), outputs, replay.board_of(data)).ok
