@@ -51,3 +51,21 @@ def test_a_hung_bus_blocks_hardware_i2c_but_not_soft_i2c(probes):
     assert hw_ms >= 500  # 100 ms * (1 + 4 bytes), as i2c_master_cmd_begin waits on v1.22-v1.24
     result, soft_ms = got["soft_i2c_hung"]
     assert result.startswith("OSError") and soft_ms < hw_ms
+
+
+def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
+    """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
+    from cupctl import boards
+    from cupctl.link import Link
+    from cupctl.sim.vboard import VirtualBoard, populate_flash
+    from tests.test_vboard import is_event, wait_for
+
+    populate_flash(tmp_path, boards.load(boards.DEFAULT)[0])
+    with VirtualBoard(tmp_path) as vb:
+        with Link(vb.port) as link:
+            wait_for(link, is_event("state,idle"))
+        armed = vb._wdt_timeout
+        vb._boot("soft")
+        assert armed and vb._wdt_timeout == armed
+        vb._boot("hard")
+        assert vb._wdt_timeout == 0

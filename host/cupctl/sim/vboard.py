@@ -187,9 +187,11 @@ class VirtualBoard:
                     pass
 
     def _boot(self, cause: str) -> None:
-        """A reset: everything stops, the watchdog disarms, boot.py and main.py run."""
+        """A reset: everything stops, boot.py and main.py run. The watchdog disarms, except at a soft
+        reset (Ctrl-D), which leaves the ESP32's task watchdog armed (ports/esp32/main.c tears it not down)."""
         self._kill()
-        self._wdt_timeout = 0
+        if cause != "soft":
+            self._wdt_timeout = 0
         self._executing = False
         self._raw = b""
         self._line = b""
