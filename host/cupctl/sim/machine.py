@@ -137,13 +137,12 @@ class _World:
         return (0 if self.button_pressed else 1) if active_low else (1 if self.button_pressed else 0)
 
     def reset(self, power):
-        """An injected reset that is not the watchdog's; ``power`` also loses RTC memory."""
-        if power:
-            RTC().memory(b"")
-        self.control(b"R")
+        """An injected reset that is not the watchdog's: a panic (HARD_RESET, RTC memory kept) or, with
+        ``power``, a brownout, which the ESP32 port reports as PWRON_RESET (RTC memory lost)."""
+        self.control(b"P" if power else b"R")
 
     def control(self, message):
-        """Tell the virtual board: b'A<ms>' arm the watchdog, b'F' feed, b'R' reset."""
+        """Tell the virtual board: b'A<ms>' arm the watchdog, b'F' feed, b'R' reset, b'P' power-on reset."""
         path = os.getenv("CUPCTL_VBOARD_CONTROL")
         if not path:
             return

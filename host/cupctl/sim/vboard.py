@@ -308,6 +308,9 @@ class VirtualBoard:
             elif message == b"R":
                 self._boot("hard")
                 return
+            elif message == b"P":  # a brownout: the port reports a power-on reset
+                self._boot("power")
+                return
 
     def _on_child_output(self, data: bytes) -> None:
         if self._mode == "firmware":
