@@ -4,7 +4,7 @@ Virtual time on CPython (bit-identical on the unix port), default board, static 
 For pumps 1x, 3x and 5x the default on 50, 20 and 10 ml cups, the sensor goes silent while the
 pump works (during the soft ramp, or holding at target), and the table gives the time to the trip
 and how far the true vacuum got above the last reading the firmware believed.
-Run: ``.venv/bin/python -m bench.observer``.
+Run: ``.venv/bin/python -m bench.run silent_sensor`` (part of ``make bench``).
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ def link_use() -> None:
                                                  telemetry.protocol.TELEMETRY_LEN * board.telemetry_hz))
 
 
+def silent_sensor() -> None:
+    from bench import observer
+
+    observer.main()
+
+
 def regulation_quality() -> None:
     from bench import regulation
 
@@ -66,6 +72,7 @@ BENCHMARKS = {
     "replay_rate": simulation.replay_rate,
     "replay_memory": simulation.replay_memory,
     "regulation": regulation_quality,
+    "silent_sensor": silent_sensor,
     "deploy": deploy.run,
 }
 
