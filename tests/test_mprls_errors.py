@@ -115,8 +115,11 @@ def test_simulated_bus_nacks_the_read_only():
 
 def test_read_nack_mid_session_trips_sensor_bus_and_vents(board):
     sim = Simulation({"program": "start static target=30 minutes=1"}, board)
-    while sim.ctl.state != RUNNING:
+    for _ in range(1000):  # bounded: a broken controller must fail here, not hang
+        if sim.ctl.state == RUNNING:
+            break
         sim.step()
+    assert sim.ctl.state == RUNNING
     for _ in range(50):
         sim.step()
     sim.hw.bus.nack_read = True
