@@ -155,3 +155,15 @@ def test_runaway_boundary_on_a_pump_that_is_off(board):
     reading.counts += 1
     sup.actuate(reading, 30000, 0, True)
     assert sup.check(60, reading) == faults.PUMP_RUNAWAY
+
+
+def test_bleeds_spread_wider_than_the_window_are_not_a_runaway(board):
+    sup, reading = session(board)
+    t = 0
+    spacing = board.leak_timeout_ms // 2 // 10 + 1  # ticks: three bleeds span more than leak_timeout_ms
+    for _ in range(4):
+        for tick in range(spacing):
+            t += 10
+            reading.counts += 1
+            sup.actuate(reading, 30000, 0, tick != spacing - 1)  # one overshoot bled per spacing
+            assert sup.check(t, reading) == faults.NONE
