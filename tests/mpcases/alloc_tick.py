@@ -55,6 +55,21 @@ def build(board):
     return ctl, Service(ctl, NullOut(), "alloc"), i2c
 
 
+def locked_ticks(ctl, service, t, ticks, telemetry):
+    """``ticks`` ticks from ``t`` under heap_lock (the dead-man timer's callback as often); the next t."""
+    micropython.heap_lock()
+    try:
+        for _ in range(ticks):
+            ctl.deadman.expire()
+            ctl.tick(t)
+            if telemetry:
+                service.after_tick()
+            t += 10
+    finally:
+        micropython.heap_unlock()
+    return t
+
+
 def main(board_path, ticks, telemetry=True):
     with open(board_path) as f:
         board = boardcfg.load(json.load(f))
@@ -73,16 +88,7 @@ def main(board_path, ticks, telemetry=True):
         t += 10
     assert ctl.state == RUNNING and ctl.target_pa == 30000, (ctl.state, ctl.fault)
     start = time.ticks_us()
-    micropython.heap_lock()
-    try:
-        for _ in range(ticks):
-            ctl.deadman.expire()  # the timer's callback, as often as the tick
-            ctl.tick(t)
-            if telemetry:
-                service.after_tick()
-            t += 10
-    finally:
-        micropython.heap_unlock()
+    t = locked_ticks(ctl, service, t, ticks, telemetry)
     elapsed = time.ticks_diff(time.ticks_us(), start)
     running = (ctl.state, ctl.fault, ctl.pump.duty)
     ctl.stop()
@@ -91,16 +97,7 @@ def main(board_path, ticks, telemetry=True):
         ctl.tick(t)
         service.after_tick()
         t += 10
-    micropython.heap_lock()
-    try:
-        for _ in range(ticks // 4):
-            ctl.deadman.expire()
-            ctl.tick(t)
-            if telemetry:
-                service.after_tick()
-            t += 10
-    finally:
-        micropython.heap_unlock()
+    locked_ticks(ctl, service, t, ticks // 4, telemetry)
     assert ctl.state == IDLE and ctl.memory.ambient_pa, (ctl.state, ctl.memory.ambient_pa)
     gc_free = __import__("gc").mem_free()
     print(json.dumps({"ticks": ticks, "state": running[0], "fault": running[1], "duty": running[2],
