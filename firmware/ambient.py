@@ -23,6 +23,7 @@ class Ambient:
         self._sum = 0
         self._count = 0
         self._previous = 0
+        self.holding = False  # the last window was at rest, but below the trusted ambient
         self.restart()
 
     def restart(self):
@@ -30,6 +31,7 @@ class Ambient:
         self._sum = 0
         self._count = 0
         self._previous = 0
+        self.holding = False
 
     def sample(self, pressure_pa):
         """Take one fresh vented reading. Returns the ambient once at rest and trusted, else 0."""
@@ -44,7 +46,8 @@ class Ambient:
         self._count = 0
         if not previous or mean - previous > self._band_pa or previous - mean > self._band_pa:
             return 0
-        if self.trusted_pa and mean < self.trusted_pa - self._agree_pa:
+        self.holding = bool(self.trusted_pa) and mean < self.trusted_pa - self._agree_pa
+        if self.holding:
             return 0  # at rest, but below ambient: vacuum is still in the cup
         self.trusted_pa = mean
         return mean

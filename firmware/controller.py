@@ -199,6 +199,8 @@ class Controller:
             return  # the valve is still opening (and, after a boot, the host still setting the rate)
         ambient = self.ambient.sample(reading.pressure_pa)
         if not ambient:
+            if self.ambient.holding and self.state == IDLE:  # vented, at rest, yet below ambient
+                self.latch(faults.NOT_VENTED)
             return
         board = self.board
         if ambient < board.ambient_min_pa or ambient > board.ambient_max_pa:

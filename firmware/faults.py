@@ -21,6 +21,7 @@ PUMP_RUNAWAY = const(15)
 LOOP_OVERRUN = const(16)
 UNEXPECTED_RESET = const(17)
 VENT_TIMEOUT = const(18)
+NOT_VENTED = const(19)
 
 NAMES = {
     NONE: "none",
@@ -42,4 +43,5 @@ NAMES = {
     LOOP_OVERRUN: "loop_overrun",
     UNEXPECTED_RESET: "unexpected_reset",
     VENT_TIMEOUT: "vent_timeout",
+    NOT_VENTED: "not_vented",
 }

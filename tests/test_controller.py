@@ -29,10 +29,11 @@ class Cup:
         self.vacuum_pa = vacuum_pa
         self.valve_rate = valve_pa_per_tick_per_kpa
         self.stuck_closed = False
+        self.stuck_duty = 0  # a shorted MOSFET: the pump runs at this duty whatever it is told
         self.rng = random.Random(5)
 
     def step(self, duty, vented):
-        self.vacuum_pa += duty // 4  # ~25 kPa/s at full duty
+        self.vacuum_pa += (duty + self.stuck_duty) // 4  # ~25 kPa/s at full duty
         if vented and not self.stuck_closed:
             self.vacuum_pa -= self.vacuum_pa * self.valve_rate // 1000
         self.vacuum_pa -= self.vacuum_pa // 2000  # the rim's leak
@@ -300,3 +301,13 @@ def test_each_session_starts_with_a_fresh_regulator(board):
     used.cup.rng = random.Random(5)
     fresh.cup.rng = random.Random(5)
     assert first_duties(used)[:50] == first_duties(fresh)[:50]
+
+
+def test_a_weak_pump_running_on_its_own_is_caught_while_idle(board):
+    """Against a slow open valve it brings the cup to ~2.3 kPa, too slowly for pump_runaway."""
+    rig = Rig(board, Cup(valve_pa_per_tick_per_kpa=3))
+    rig.run(3000)
+    rig.cup.stuck_duty = 30
+    rig.run(25000)
+    assert rig.ctl.fault == faults.NOT_VENTED and rig.ctl.state == FAULT
+    assert 1500 < rig.cup.vacuum_pa < 5000
