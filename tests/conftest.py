@@ -21,6 +21,13 @@ MPCASES = ROOT / "tests" / "mpcases"
 MP_PATH = mpunix.env(MPCASES)["MICROPYPATH"]
 
 
+@pytest.fixture(autouse=True)
+def _data_home(tmp_path_factory, monkeypatch):
+    """The session history goes to a fresh folder, never into the real home (subprocesses inherit it)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+    monkeypatch.delenv("CUPCTL_DB", raising=False)
+
+
 @pytest.fixture
 def board_data():
     return json.loads(DEFAULT_BOARD.read_text())

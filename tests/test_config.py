@@ -69,7 +69,7 @@ def test_session_start_takes_the_configured_cup(home, device, capsys):
 
 
 @pytest.mark.parametrize("text,message", [
-    ('prot = "/dev/ttyUSB0"\n', "unknown key 'prot' (have: port, baud, board, cup)"),
+    ('prot = "/dev/ttyUSB0"\n', "unknown key 'prot' (have: port, baud, board, cup, db, dashboard_token)"),
     ('baud = "fast"\n', "baud must be a whole number"),
     ('port = \n', "not valid TOML"),
 ])

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from cupctl import __version__, fw  # noqa: F401  (fw: the firmware modules become importable)
+from cupctl import __version__, checklist, fw  # noqa: F401  (fw: the firmware modules become importable)
 from cupctl.outputs import check_file, check_folder
 
 EPILOG = {
@@ -31,10 +31,12 @@ EPILOG = {
   cupctl session start static target=30 minutes=20
   cupctl session start massage site=neck target=15 minutes=8 --cup S --record neck.csv
   cupctl session start interval high=30 low=10 high_s=20 low_s=10 --yes --detach
+  cupctl session start static target=25 --patient P-0042 --operator anna
   cupctl session status | stop | ack""",
     "monitor": """examples:
   cupctl monitor
-  cupctl monitor --port /dev/ttyUSB0 --teleplot""",
+  cupctl monitor --port /dev/ttyUSB0 --teleplot
+  cupctl monitor --patient P-0042     a session found running goes into the history under P-0042""",
     "record": """examples:
   cupctl record -o session.csv
   cupctl record -o long.csv --reconnect --duration 2400
@@ -57,6 +59,22 @@ replay: cupctl replay re-runs a recording from a moment the device is idle (or i
     "replay": """examples:
   cupctl replay tests/traces/static.csv
   cupctl replay session.csv --runtime micropython""",
+    "history": """examples:
+  cupctl history                      every session, newest first
+  cupctl history --patient P-0042 --since 2025-03-01 --outcome fault
+  cupctl history show 12              one session: device, program, checklist, figures, events, a plot
+  cupctl history show 12 --plot s12.png
+  cupctl history export -o sessions.csv --device esp32-devkitc
+  cupctl history export --format json --until 2025-03-31
+
+The database: --db PATH, else $CUPCTL_DB, else db in the config file, else
+$XDG_DATA_HOME/cupctl/history.sqlite (~/.local/share/cupctl/history.sqlite).""",
+    "dashboard": """examples:
+  cupctl dashboard                    the one board found, on http://127.0.0.1:8765/
+  cupctl dashboard --port u0 --port u1 --listen 127.0.0.1:9000
+  cupctl dashboard --listen 0.0.0.0:8765   other machines too: every request needs the access
+                                      token (dashboard_token in the config file, else a new one,
+                                      printed at start)""",
     "sim": """examples:
   cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
   cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
@@ -90,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _apply_defaults(args) -> None:
-    """Fill --port, --baud, deploy's --board and session's --cup from the environment or config file."""
+    """Fill --port, --baud, --db, deploy's --board and session's --cup from the environment or config file."""
     from cupctl.link import expand_port
 
-    wanted = [key for key in ("port", "baud") if getattr(args, key, "") is None]
+    wanted = [key for key in ("port", "baud", "db") if getattr(args, key, "") is None]
     wanted += [key for verb, key in (("deploy", "board"), ("session", "cup"))
                if args.verb == verb and getattr(args, key) is None]
     if wanted:
@@ -103,7 +121,9 @@ def _apply_defaults(args) -> None:
         for key in wanted:
             if key in values:
                 setattr(args, key, values[key])
-    if getattr(args, "port", None):
+    if isinstance(getattr(args, "port", None), list):  # the dashboard takes several
+        args.port = [expand_port(port) for port in args.port]
+    elif getattr(args, "port", None):
         args.port = expand_port(args.port)
 
 
@@ -119,7 +139,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.trace import TraceError
 
     return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, OutputError, RuntimeUnavailable,
-            ScenarioError, TraceError, ValueError)
+            ScenarioError, TraceError, ValueError)  # HistoryError and DashboardError are ValueErrors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -146,6 +166,14 @@ def _parser() -> argparse.ArgumentParser:
 
     def as_json(sub, what):
         sub.add_argument("--json", action="store_true", help="print %s as JSON, for scripts" % what)
+
+    def database(sub):
+        sub.add_argument("--db", metavar="PATH", help="session history database (default: $CUPCTL_DB, then the "
+                         "config file, then $XDG_DATA_HOME/cupctl/history.sqlite)")
+
+    def patient(sub, what):
+        sub.add_argument("--patient", metavar="REF", help="patient reference for %s in the history: an opaque id "
+                         "or initials the clinic chooses, never a name" % what)
 
     sub = verb("boards", "List board files, or validate one and show its wiring.")
     sub.add_argument("board", nargs="?", help="board name from boards/ or a path to a board JSON file")
@@ -176,12 +204,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--yes", "-y", action="store_true", help="skip the contraindication checklist")
     sub.add_argument("--detach", action="store_true", help="return once started instead of following")
     sub.add_argument("--record", metavar="TRACE.csv", help="also record the session to a trace")
+    patient(sub, "this session")
+    sub.add_argument("--operator", metavar="NAME", help="who confirms the checklist, for the history (default: "
+                     "your login name)")
+    database(sub)
     as_json(sub, "the answer of status, stop or ack")
 
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
     serial_port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    patient(sub, "a session found running")
+    database(sub)
     as_json(sub, "one line per telemetry row and event (JSON Lines)")
 
     sub = verb("record", "Record telemetry to a trace CSV, durably.")
@@ -191,6 +225,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--reconnect", action="store_true", help="if the cable drops, wait for the board and go on")
     sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, "
                      "one row per tick, as replay needs)")
+    patient(sub, "the sessions recorded")
+    database(sub)
 
     sub = verb("info", "Show the connected board's firmware version, board file, chip and limits.")
     serial_port(sub)
@@ -211,6 +247,32 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("trace", nargs="+", help="trace CSV file(s)")
     sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
 
+    sub = verb("history", "List, show and export the sessions cupctl has run or followed.")
+    sub.add_argument("action", nargs="?", choices=("list", "show", "export"), default="list")
+    sub.add_argument("id", nargs="?", type=int, help="session number (for show)")
+    sub.add_argument("--patient", metavar="REF", help="only this patient reference")
+    sub.add_argument("--device", metavar="NAME", help="only this board name or port")
+    sub.add_argument("--outcome", choices=history_outcomes(), help="only sessions that ended so")
+    sub.add_argument("--since", metavar="YYYY-MM-DD", help="only sessions started on or after this day")
+    sub.add_argument("--until", metavar="YYYY-MM-DD", help="only sessions started on or before this day")
+    sub.add_argument("--plot", metavar="PLOT.png", help="show: also plot the session's trace to a PNG")
+    sub.add_argument("--format", choices=("csv", "json"), help="export: the format (default: from -o's "
+                     "suffix, else csv)")
+    sub.add_argument("-o", "--output", metavar="FILE", help="export: write here (default: standard output)")
+    database(sub)
+    as_json(sub, "the list")
+
+    sub = verb("dashboard", "Serve a live dashboard and the session history to a web browser.")
+    sub.add_argument("--port", "-p", action="append", help="serial port of a board; repeat for several "
+                     "(default: $CUPCTL_PORT, then the config file, then the one ESP32 found by USB VID/PID)")
+    sub.add_argument("--baud", type=int, help="baud rate (default: $CUPCTL_BAUD, then the config file, "
+                     "then 115200)")
+    sub.add_argument("--listen", default="127.0.0.1:8765", metavar="HOST:PORT", help="address to serve on "
+                     "(default: 127.0.0.1:8765, this machine only; any other needs the access token)")
+    sub.add_argument("--board", help="board file to check the start form against, for a board whose file this "
+                     "host does not ship (default: the one the device reports)")
+    database(sub)
+
     sub = verb("sim", "Simulate: run a scenario in virtual time, serve a virtual board, or the demo.")
     sub.add_argument("--scenario", metavar="FILE.toml", help="scenario to run in virtual time (with --serve: "
                      "the virtual board's plant and faults)")
@@ -228,6 +290,12 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: $CUPCTL_VBOARD_LINK, else unpaced)")
     sub.add_argument("--out", default="out", metavar="DIR", help="demo output folder (default: out)")
     return parser
+
+
+def history_outcomes() -> tuple[str, ...]:
+    from cupctl.history import OUTCOMES
+
+    return OUTCOMES
 
 
 def do_boards(args) -> int:
@@ -290,10 +358,11 @@ def do_deploy(args) -> int:
 
 
 def do_session(args) -> int:
-    from cupctl import live
+    from cupctl import history, live
 
     if args.record:
         check_file(args.record, "trace")
+    history.check_patient(args.patient)
     with _link(args) as link:
         if args.action != "start":
             if args.program or args.params:
@@ -308,91 +377,143 @@ def do_session(args) -> int:
         if args.json:
             raise ValueError("--json is for session status, stop and ack; session start shows a live view")
         line = _start_line(args, link)
-        if not args.yes and not _confirm_checklist():
+        answers = checklist.skipped("--yes") if args.yes else _confirm_checklist()
+        if answers is None:
             print("not started")
             return 1
-        recorder = None
-        if args.record:
-            info = link.info()
-            rate = "rate %s" % info.get("loop_hz", "100")
-            recorder = live.Recorder(args.record, live.trace_metadata(link, info), lambda: link.write_line(rate))
-            link.command(rate)
-            live.follow(link, recorder.add, duration_s=0.3)  # idle rows first: replay starts from them
-        print(link.command(line, on_record=recorder.add if recorder is not None else None))
-        if args.detach:
-            return 0
-        view = live.View()
-        end = live.SessionEnd()
-
-        def on_record(record):
-            view.show(record)
-            if recorder is not None:
-                recorder.add(record)
-
+        log = _open_history(args, link, "session", trace=args.record)
+        log.expect(checklist=json.dumps(answers), confirmed_by=args.operator or _login_name())
         try:
-            live.follow(link, on_record, until=end, heartbeat_s=args.heartbeat / 3 if args.heartbeat else None)
-        except KeyboardInterrupt:
-            link.command("stop")
-            print("\nstopped by Ctrl-C; cup vented")
-            return 130
+            end = _run_session(args, link, line, log)
         finally:
-            if recorder is not None:
-                recorder.close()
-                print("\nrecorded %d rows to %s" % (recorder.count, args.record))
+            _close_history(log)
+        if end is None:
+            return 0 if args.detach else 130
         fault = end.final.get("fault", 0)
         print("\nsession ended: %s" % ("fault %s (cupctl session ack to clear)" % _fault_name(fault)
                                        if fault else "completed, cup vented"))
         return 1 if fault else 0
 
 
+def _run_session(args, link, line, log):
+    """Start and follow the session; its end (None: detached, or stopped by Ctrl-C)."""
+    from cupctl import live
+    from cupctl.link import LinkError
+
+    recorder = None
+    if args.record:
+        info = link.info()
+        rate = "rate %s" % info.get("loop_hz", "100")
+        recorder = live.Recorder(args.record, live.trace_metadata(link, info), lambda: link.write_line(rate))
+        link.command(rate)
+        live.follow(link, recorder.add, duration_s=0.3)  # idle rows first: replay starts from them
+    view = live.View()
+    end = live.SessionEnd()
+
+    def on_record(record):
+        if recorder is not None:
+            recorder.add(record)
+        log.add(record)
+
+    try:
+        print(link.command(line, on_record=on_record))
+        if args.detach:
+            return None
+
+        def follow_record(record):
+            view.show(record)
+            on_record(record)
+
+        live.follow(link, follow_record, until=end, heartbeat_s=args.heartbeat / 3 if args.heartbeat else None)
+    except KeyboardInterrupt:
+        link.command("stop", on_record=on_record)
+        print("\nstopped by Ctrl-C; cup vented")
+        return None
+    except LinkError as e:
+        log.link_lost(str(e))
+        raise
+    finally:
+        if recorder is not None:
+            recorder.close()
+            print("\nrecorded %d rows to %s" % (recorder.count, args.record))
+    return end
+
+
 def _start_line(args, link) -> str:
     """Validate against the board's limits locally, before anything is sent."""
-    import programs
+    from cupctl import boards, startline
 
-    from cupctl import boards
-
-    if not args.program:
-        raise ValueError("session start needs a program: static, massage, interval or ramp")
-    params = {}
-    for item in args.params:
-        key, eq, value = item.partition("=")
-        if not eq or not key or not value:
-            raise ValueError("parameter %r: expected KEY=VALUE, e.g. target=30" % item)
-        params[key] = value
+    params = startline.parse_params(args.params)
     board_name = args.board or link.info().get("board", boards.DEFAULT)
     _, board = boards.load(board_name)
-    cup = board.cup(args.cup) if args.cup else board.cups[0]
-    program = programs.build(args.program, params, board, cup)
-    line = "start %s cup=%s" % (program.describe(), cup.name)
-    if args.heartbeat:
-        line += " hb=%d" % int(args.heartbeat * 1000)
-    return line
+    return startline.start_line(args.program, params, board, args.cup, int(args.heartbeat * 1000))
 
 
-def _confirm_checklist() -> bool:
-    from cupctl import checklist
-
+def _confirm_checklist() -> dict | None:
+    """The checklist's answers, or None if not confirmed."""
     print(checklist.text())
     if not sys.stdin.isatty():
         print("no terminal to confirm on: pass --yes once the checklist is done")
-        return False
-    return input("Confirm none of the absolute contraindications applies [y/N]: ").strip().lower() in ("y", "yes")
+        return None
+    if input("Confirm none of the absolute contraindications applies [y/N]: ").strip().lower() not in ("y", "yes"):
+        return None
+    return checklist.answers(list(checklist.ABSOLUTE), None)
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in the environment or the user database
+        return "unknown"
+
+
+def _open_history(args, link, source: str, trace: str | None = None):
+    """The history log of the sessions this command runs or follows (docs/history.md)."""
+    from cupctl import history, live
+    from cupctl.history.db import HistoryDB
+    from cupctl.history.recorder import SessionLog, device_of
+
+    info = link.info()
+    db = HistoryDB(args.db or history.default_path())
+    return SessionLog(db, device_of(link.port, info), source, trace=trace,
+                      trace_meta=live.trace_metadata(link, info), patient=args.patient)
+
+
+def _close_history(log) -> None:
+    log.close()
+    log.db.close()
 
 
 def do_monitor(args) -> int:
-    from cupctl import live
+    from cupctl import history, live
+    from cupctl.link import LinkError
 
+    history.check_patient(args.patient)
     with _link(args) as link:
+        log = _open_history(args, link, "monitor")
+        log.join(live.parse_status(link.command("status")))
         if args.json:
             show = _print_json
         else:
             print("monitoring %s (Ctrl-C to quit)" % link.port)
             show = live.View(teleplot=args.teleplot).show
+
+        def on_record(record):
+            show(record)
+            log.add(record)
+
         try:
-            live.follow(link, show, duration_s=args.duration)
+            live.follow(link, on_record, duration_s=args.duration)
         except KeyboardInterrupt:
             if not args.json:
                 print()
+        except LinkError as e:
+            log.link_lost(str(e))
+            raise
+        finally:
+            _close_history(log)
     return 0
 
 
@@ -405,12 +526,19 @@ def _print_json(record) -> None:
 
 
 def do_record(args) -> int:
-    from cupctl import live
+    from cupctl import history, live
+    from cupctl.history.recorder import device_of
     from cupctl.link import LinkError
 
     check_file(args.output, "trace")
-    recorder = None
+    history.check_patient(args.patient)
+    recorder = log = None
     end = time.monotonic() + args.duration if args.duration else None
+
+    def on_record(record):
+        recorder.add(record)
+        log.add(record)
+
     try:
         while True:
             try:
@@ -422,10 +550,16 @@ def do_record(args) -> int:
                         recorder = live.Recorder(args.output, live.trace_metadata(link, info))
                         print("recording %s to %s (Ctrl-C to stop)" % (link.port, args.output))
                     recorder.on_boot = lambda link=link, rate=rate: link.write_line(rate)
+                    if log is None:  # one log for the whole recording: the trace's hash is taken at its end
+                        log = _open_history(args, link, "record", trace=args.output)
+                    log.device = device_of(link.port, info)
+                    log.join(live.parse_status(link.command("status")))
                     left = None if end is None else max(0.01, end - time.monotonic())
-                    live.follow(link, recorder.add, duration_s=left)
+                    live.follow(link, on_record, duration_s=left)
                     break
             except LinkError as e:
+                if log is not None:
+                    log.link_lost(str(e))
                 if recorder is None or not args.reconnect:
                     if recorder is not None:
                         recorder.close()
@@ -439,6 +573,8 @@ def do_record(args) -> int:
     finally:
         if recorder is not None:
             recorder.close()
+        if log is not None:
+            _close_history(log)
     print("\nrecorded %d rows to %s (%d sequence gaps)" % (recorder.count, args.output, recorder.gaps))
     return 0
 
@@ -508,6 +644,69 @@ def _wait_for_port(port: str | None) -> None:
             return
         except LinkError:
             continue
+
+
+def do_history(args) -> int:
+    from cupctl import history
+    from cupctl.history import report
+    from cupctl.history.db import HistoryDB
+
+    if (args.action == "show") != (args.id is not None):
+        raise ValueError("history show takes a session number: cupctl history show ID" if args.action == "show"
+                         else "a session number is for history show ID")
+    shown = {"list": ("--json",), "show": ("--plot",), "export": ("--format", "--output")}[args.action]
+    for option in ("--plot", "--format", "--output", "--json"):
+        if getattr(args, option[2:]) not in (None, False) and option not in shown:
+            raise ValueError("%s is not for history %s" % (option, args.action))
+    if args.output:
+        check_file(args.output, "export")
+    if args.plot:
+        check_file(args.plot, "plot")
+    path = Path(args.db or history.default_path())
+    if not path.exists():
+        raise history.HistoryError("no history database at %s yet: it is made by the first session cupctl runs "
+                                   "or follows (or pass --db PATH)" % path)
+    with HistoryDB(path) as db:
+        db.mark_interrupted()
+        if args.action == "show":
+            print(report.show_text(db, args.id))
+            if args.plot:
+                _plot_session(db, args.id, args.plot)
+            return 0
+        rows = db.sessions(patient=args.patient, device=args.device, outcome=args.outcome,
+                           since=report.day_bound(args.since) if args.since else None,
+                           until=report.day_bound(args.until, end=True) if args.until else None)
+        if args.action == "export":
+            fmt = args.format or ("json" if args.output and args.output.endswith(".json") else "csv")
+            text = report.export(db, rows, fmt)
+            if args.output:
+                Path(args.output).write_text(text)
+                print("exported %d sessions to %s" % (len(rows), args.output), file=sys.stderr)
+            else:
+                sys.stdout.write(text)
+            return 0
+        print(json.dumps(rows) if args.json else report.list_text(rows))
+    return 0
+
+
+def _plot_session(db, session_id: int, out: str) -> None:
+    from cupctl import plot, trace
+    from cupctl.history import HistoryError
+
+    row = db.session(session_id)
+    if not row["trace_path"] or not Path(row["trace_path"]).exists():
+        raise HistoryError("session %d has no trace file to plot (%s)" % (session_id, row["trace_path"] or "none"))
+    print("plotted %s" % plot.plot(trace.read(row["trace_path"]), out, row["hard_limit_pa"]))
+
+
+def do_dashboard(args) -> int:
+    from cupctl import config
+    from cupctl.dashboard import server
+    from cupctl.link import BAUD, find_port
+
+    ports = args.port or [find_port()]
+    token = config.defaults().get("dashboard_token") or None
+    return server.serve(ports, args.baud or BAUD, args.listen, args.db, token, args.board)
 
 
 def do_plot(args) -> int:

@@ -8,6 +8,8 @@ Each comes from the command line if given there, else from the environment (``CU
     baud = 115200
     board = "esp32-devkitc"    # for cupctl deploy
     cup = "M"                  # for cupctl session start
+    db = "/srv/clinic/history.sqlite"   # the session history (default: the user's data folder)
+    dashboard_token = "..."    # cupctl dashboard: the access token (needed to listen off loopback)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-KEYS: dict[str, type] = {"port": str, "baud": int, "board": str, "cup": str}
+KEYS: dict[str, type] = {"port": str, "baud": int, "board": str, "cup": str, "db": str, "dashboard_token": str}
 
 
 class ConfigError(ValueError):
