@@ -24,6 +24,7 @@ from cupctl.telemetry import FIELDS, Record
 
 import programs  # isort: skip
 
+REPLY_S = 3.0  # a device answers within a tick or two; a reply this late is taken as lost
 SILENCE_S = 2.0  # a board sends 50 rows a second: this much silence is a lost link
 RETRY_S = 1.0
 KEEP_ROWS = 5 * 60 * 100  # five minutes at the fastest telemetry rate, for a page that opens late
@@ -62,7 +63,7 @@ class BoardWorker:
         self.events: deque[list] = deque(maxlen=100)
         self._batch: list[list[int]] = []
         self._batch_since = 0.0
-        self._pending: deque[Future] = deque()
+        self._pending: deque[tuple[Future, float]] = deque()  # commands sent, oldest first, with when
         self._write = threading.Lock()
         self._log: SessionLog | None = None
         self._next_hb = 0.0
@@ -94,13 +95,13 @@ class BoardWorker:
             if before is not None:
                 before()
             if self.ready:
-                self._pending.append(future)
+                self._pending.append((future, time.monotonic()))
             else:
                 future.set_result("sent while connecting")
             try:
                 link.write_line(line)
             except LinkError as e:
-                if self._pending and self._pending[-1] is future:
+                if self._pending and self._pending[-1][0] is future:
                     self._pending.pop()
                 raise LinkDown(str(e))
         return future
@@ -233,8 +234,14 @@ class BoardWorker:
         self._batch_since = now
 
     def _reply(self, text: str) -> None:
+        """The device answers in order: this is the reply to the oldest command not given up on."""
+        lost = []
         with self._write:
-            future = self._pending.popleft() if self._pending else None
+            while self._pending and time.monotonic() - self._pending[0][1] > REPLY_S:
+                lost.append(self._pending.popleft()[0])
+            future = self._pending.popleft()[0] if self._pending else None
+        for old in lost:
+            old.set_exception(LinkDown("no reply from %s within %g s" % (self.port, REPLY_S)))
         if future is None:
             return
         status, _, message = text.partition(",")
@@ -263,7 +270,7 @@ class BoardWorker:
             link, self.link, self.ready = self.link, None, False
             pending, self._pending = self._pending, deque()
             self.error = why
-        for future in pending:
+        for future, _ in pending:
             future.set_exception(LinkDown(why))
         if link is not None:
             link.close()

@@ -26,14 +26,13 @@ from aiohttp import web
 
 from cupctl import checklist, history, startline
 from cupctl.dashboard import DashboardError, security
-from cupctl.dashboard.board import BoardWorker, LinkDown, Refused
+from cupctl.dashboard.board import REPLY_S, BoardWorker, LinkDown, Refused
 from cupctl.history import report
 from cupctl.history.db import HistoryDB
 
 import faults  # isort: skip
 
 STATIC = Path(__file__).resolve().parent / "static"
-REPLY_S = 3.0
 _CLIENT_BACKLOG = 500  # messages a slow page may fall behind by before it is dropped (it reconnects)
 _CHART_POINTS = 2000
 
@@ -72,7 +71,7 @@ class Dashboard:
         app = web.Application(middlewares=[security.guard(self.token, json_posts=("start", "ack"))])
         app.add_routes([
             web.get("/", self.page),
-            web.get("/favicon.ico", lambda request: web.Response(status=204)),
+            web.get("/favicon.ico", self.no_icon),
             web.static("/static", STATIC),
             web.get("/ws", self.websocket),
             web.get("/api/boards", self.boards),
@@ -124,6 +123,9 @@ class Dashboard:
 
     async def page(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def no_icon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=10)

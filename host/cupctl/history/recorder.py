@@ -179,7 +179,7 @@ class SessionLog:
         session.rows += 1
         if state == FAULT:
             self._end("fault", values[_FAULT])
-        elif state == IDLE and session.rebooted:
+        elif session.rebooted:  # a boot never resumes a session; a fault it latched shows in its first row
             self._end("board_reset")
         elif state == IDLE and (session.active or session.stop_sent):
             self._end("stopped" if session.stop_sent else "completed")

@@ -268,7 +268,7 @@ function showHint(board) {
   const cup = spec.cups.find((c) => c.name === form.elements.cup.value) || spec.cups[0];
   const tissue = form.elements["param-tissue"] ? form.elements["param-tissue"].value : "normal";
   $(form, ".hint").textContent = "Cup " + cup.name + " with " + tissue + " tissue: targets up to " +
-    cup.max_target_kpa[tissue] + " kPa (hard limit " + cup.hard_limit_kpa + " kPa); sessions up to " +
+    Math.floor(cup.max_target_kpa[tissue] * 10) / 10 + " kPa (hard limit " + cup.hard_limit_kpa + " kPa); sessions up to " +
     spec.max_session_min + " min. The board checks again.";
 }
 
