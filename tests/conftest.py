@@ -91,3 +91,33 @@ def run_mp(micropython):
 def run_wasm(wasm):
     """Run a script on the 32-bit WebAssembly port, like ``run_mp``; return stdout."""
     return _script_runner(wasm, mpwasm.wasm_env(MPCASES))
+
+
+@pytest.fixture
+def host_vboards(tmp_path, micropython):
+    """Virtual boards for tests of what the host does with a board (history, dashboard): started by
+    ``make(spec)``, stopped at the end.
+
+    Their board file gives the loop the longest sensor timeout the registry allows, and a longer
+    watchdog and dead-man switch, so that a loaded machine that starves the unix-port process for a
+    moment does not trip sensor_timeout, loop_overrun or a watchdog reset in the middle of a test about
+    something else (the firmware's own tests judge those rules).
+    """
+    from cupctl import boards
+    from cupctl.sim.vboard import VirtualBoard, populate_flash
+
+    started = []
+
+    def make(spec=None):
+        data = boards.load(boards.DEFAULT)[0]
+        data["watchdog_ms"] = 4000
+        data["limits"].update(sensor_timeout_ms=1000, deadman_ms=1000)
+        flash = tmp_path / ("host-vboard%d" % len(started))
+        populate_flash(flash, data)
+        started.append(VirtualBoard(flash, spec).start())
+        return started[-1]
+
+    yield make
+    for vb in started:
+        vb.stop()
+

@@ -13,11 +13,10 @@ from concurrent.futures import Future
 import aiohttp
 import pytest
 
-from cupctl import boards, checklist
+from cupctl import checklist
 from cupctl.dashboard import DashboardError, security
 from cupctl.dashboard.board import BoardWorker, LinkDown
 from cupctl.dashboard.server import Dashboard
-from cupctl.sim.vboard import VirtualBoard, populate_flash
 
 TOKEN = "s3cret-token"
 ANSWERS = {"absent": list(checklist.ABSOLUTE), "relative": []}
@@ -182,11 +181,8 @@ def test_stop_is_written_at_once_whatever_waits_and_a_long_lost_reply_is_not_tak
 
 
 @pytest.fixture
-def vboard(tmp_path, micropython):
-    flash = tmp_path / "flash"
-    populate_flash(flash, boards.load(boards.DEFAULT)[0])
-    with VirtualBoard(flash) as vb:
-        yield vb
+def vboard(host_vboards):
+    return host_vboards()
 
 
 async def next_message(ws, predicate, timeout=30.0):

@@ -8,28 +8,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from cupctl import boards
-from cupctl.sim.vboard import VirtualBoard, populate_flash
-
 CLI = [sys.executable, "-m", "cupctl.cli"]
 PUMP_STALLED = {"faults": [{"kind": "pump_stall", "at_ms": 0, "duration_ms": 0}]}
-
-
-@pytest.fixture
-def make_vboard(tmp_path, micropython):
-    started = []
-
-    def make(spec=None):
-        flash = tmp_path / ("flash%d" % len(started))
-        populate_flash(flash, boards.load(boards.DEFAULT)[0])
-        started.append(VirtualBoard(flash, spec).start())
-        return started[-1]
-
-    yield make
-    for vb in started:
-        vb.stop()
 
 
 def cupctl(*argv, timeout=90):
@@ -47,8 +27,8 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def test_a_session_that_faults_is_recorded_with_its_trace(make_vboard, tmp_path):
-    vb = make_vboard(PUMP_STALLED)  # the pump runs, the vacuum never rises: the leak rule trips
+def test_a_session_that_faults_is_recorded_with_its_trace(host_vboards, tmp_path):
+    vb = host_vboards(PUMP_STALLED)  # the pump runs, the vacuum never rises: the leak rule trips
     db, record = tmp_path / "h.sqlite", tmp_path / "session.csv"
     out = cupctl("session", "start", "static", "target=20", "minutes=1", "--yes", "--port", vb.port, "--db", str(db),
                  "--record", str(record), "--patient", "AB", "--operator", "anna")
@@ -60,8 +40,8 @@ def test_a_session_that_faults_is_recorded_with_its_trace(make_vboard, tmp_path)
     assert row["port"] == vb.port and row["board"] == "esp32-devkitc" and row["hard_limit_pa"] == 50000
 
 
-def test_a_killed_process_leaves_an_intact_database_and_its_session_interrupted(make_vboard, tmp_path):
-    vb = make_vboard()
+def test_a_killed_process_leaves_an_intact_database_and_its_session_interrupted(host_vboards, tmp_path):
+    vb = host_vboards()
     db = tmp_path / "h.sqlite"
     proc = subprocess.Popen([*CLI, "session", "start", "static", "target=20", "minutes=1", "--yes", "--port", vb.port,
                              "--db", str(db), "--patient", "P-9"],
@@ -89,8 +69,8 @@ def test_a_killed_process_leaves_an_intact_database_and_its_session_interrupted(
     assert cupctl("session", "stop", "--port", vb.port).returncode == 0  # the board still ran it: vent
 
 
-def test_monitor_joins_a_session_already_running(make_vboard, tmp_path):
-    vb = make_vboard()
+def test_monitor_joins_a_session_already_running(host_vboards, tmp_path):
+    vb = host_vboards()
     db = tmp_path / "h.sqlite"
     out = cupctl("session", "start", "static", "target=15", "minutes=1", "--yes", "--detach", "--port", vb.port,
                  "--db", str(db))

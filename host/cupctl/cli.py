@@ -662,7 +662,7 @@ def do_history(args) -> int:
         check_file(args.output, "export")
     if args.plot:
         check_file(args.plot, "plot")
-    path = Path(args.db or history.default_path())
+    path = Path(args.db or history.default_path()).expanduser()
     if not path.exists():
         raise history.HistoryError("no history database at %s yet: it is made by the first session cupctl runs "
                                    "or follows (or pass --db PATH)" % path)

@@ -86,7 +86,7 @@ def _alive(pid: int) -> bool:
 class HistoryDB:
     def __init__(self, path: str | Path, upto: int = SCHEMA_VERSION):
         """Open (creating it and its folder if need be) and migrate up to ``upto`` (tests: an older schema)."""
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)

@@ -111,7 +111,9 @@ class SessionLog:
 
     def join(self, status: dict) -> None:
         """Follow a session already under way, from the device's ``status`` (its program, not its cup)."""
-        if self.current is None and status.get("state") in ("prepare", "running"):
+        # "prepare" with no program is the board's own zeroing after a boot, not a session
+        if self.current is None and status.get("state") in ("prepare", "running") \
+                and status.get("program", "none") != "none":
             self._open(parse_start(str(status.get("program", ""))), joined=True)
 
     def add(self, record: Record) -> None:

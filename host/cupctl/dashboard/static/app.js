@@ -65,8 +65,14 @@ function receive(message) {
   if (message.type === "rows") {
     addRows(board, message.rows);
   } else if (message.type === "event") {
-    if (message.event[1] === "boot") board.rows = [];
+    const [, kind, detail] = message.event;
+    if (kind === "boot") board.rows = [];
     board.events.push(message.event);
+    const fault = kind === "state" && /fault=(\w+)/.exec(detail);
+    if (fault && fault[1] !== "none") {
+      say(board, "FAULT " + fault[1] + ": the board stopped the pump and vented the cup. Acknowledge once the " +
+        "cause is dealt with.");
+    }
   } else if (message.type === "session") {
     board.session = message.session;
   } else if (message.type === "link") {
@@ -113,8 +119,13 @@ function showTitle(board) {
   $(board.el, ".title").textContent = board.desc.port + (info.board ? " — " + info.board + " (" + info.chip +
     "), firmware " + info.version : "");
   const state = $(board.el, ".link-state");
-  state.textContent = board.linkError ? "link lost: " + board.linkError : "connected";
-  state.classList.toggle("lost", !!board.linkError);
+  state.textContent = connecting(board) ? "connecting…" : board.linkError ? "link lost: " + board.linkError :
+    "connected";
+  state.classList.toggle("lost", !!board.linkError && !connecting(board));
+}
+
+function connecting(board) {
+  return board.linkError === "connecting" && !board.rows.length;  // never connected yet, so nothing was lost
 }
 
 function showServer() {
@@ -129,6 +140,7 @@ function render() {
   for (const board of page.boards) {
     const quiet = now - board.arrived;
     const stale = !page.socketUp ? "DASHBOARD SERVER UNREACHABLE — not live" :
+      connecting(board) ? "CONNECTING to " + board.desc.port + " — not live yet" :
       board.linkError ? "LINK LOST — not live\n" + board.linkError + "\nthe board keeps its own safety" :
       quiet > STALE_MS ? "NO DATA for " + (quiet / 1000).toFixed(0) + " s — not live" : "";
     const overlay = $(board.el, ".stale");
