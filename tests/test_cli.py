@@ -10,7 +10,8 @@ from cupctl import cli, trace
 from cupctl.sim import scenario, virtual_time
 from tests.conftest import ROOT
 
-VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl")
+VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl",
+         "history", "dashboard")
 
 
 def run(capsys, *argv):
@@ -154,7 +155,7 @@ def test_record_keeps_every_row_when_the_cable_is_pulled(mocker, tmp_path, capsy
     info = "version=0.1.0 protocol=1 board=esp32-devkitc chip=esp32 loop_hz=100"
     chunks = [b"garbage\xff\xfe no newline yet "] + [telemetry(i) for i in range(1, 121)]
     chunks[40] = chunks[40][:20]  # a partial line, then noise: dropped, the rest kept
-    fake = FakeSerial(chunks, {"info": info, "rate": "rate=100"})
+    fake = FakeSerial(chunks, {"info": info, "rate": "rate=100", "status": "state=idle fault=none program=none"})
     mocker.patch("serial.Serial", return_value=fake)
     out = tmp_path / "rec.csv"
     code, stdout, err = run(capsys, "record", "-o", str(out), "--port", "/dev/ttyFAKE")

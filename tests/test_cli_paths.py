@@ -20,8 +20,9 @@ def scenario_file(tmp_path):
 
 @pytest.fixture
 def device(mocker):
-    """A board on a fake serial port: answers info and rate, sends a few rows, then the cable is pulled."""
-    fake = FakeSerial([telemetry(i, state=0) for i in range(1, 6)], {"info": INFO, "rate": "rate=100"})
+    """A board on a fake serial port: answers info, rate and status, sends a few rows, then the cable is pulled."""
+    fake = FakeSerial([telemetry(i, state=0) for i in range(1, 6)], {"info": INFO, "rate": "rate=100",
+                                                                      "status": "state=idle fault=none program=none"})
     opened = mocker.patch("serial.Serial", return_value=fake)
     return fake, opened
 

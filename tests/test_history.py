@@ -379,3 +379,23 @@ def test_history_mistakes_are_one_line(filled, capsys, argv, message):
 def test_history_without_a_database_says_where_it_looked(tmp_path, capsys):
     code, _, err = history(capsys, tmp_path / "none.sqlite")
     assert code == 1 and "no history database at" in err and not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_database_that_fails_mid_session_costs_the_history_not_the_session(db, simulated, monkeypatch):
+    warnings = []
+    log = log_for(db, warn=warnings.append)
+    records = simulated("static.toml")
+    feed(log, records[:400])  # started, and running
+
+    def disk_full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(db, "update", disk_full)
+    monkeypatch.setattr(db, "add_event", disk_full)
+    feed(log, records[400:])  # no exception reaches the live view
+    log.link_lost("cable pulled")
+    log.close()
+    assert len(warnings) == 1 and "database or disk is full" in warnings[0] and "the session itself goes on" in \
+        warnings[0]
+    monkeypatch.undo()
+    assert only(db)["outcome"] == "running"  # as far as it got; the next start marks it interrupted

@@ -553,7 +553,7 @@ def do_record(args) -> int:
                     if log is None:  # one log for the whole recording: the trace's hash is taken at its end
                         log = _open_history(args, link, "record", trace=args.output)
                     log.device = device_of(link.port, info)
-                    log.join(live.parse_status(link.command("status")))
+                    log.join(live.parse_status(link.command("status", on_record=on_record)))  # no row lost
                     left = None if end is None else max(0.01, end - time.monotonic())
                     live.follow(link, on_record, duration_s=left)
                     break

@@ -164,6 +164,8 @@ class BoardWorker:
                     self._follow()
                 except LinkError as e:
                     self._lost(str(e))
+                except Exception as e:  # a bug must not end this board's thread: say it, and connect again
+                    self._lost("dashboard error: %r" % e)
                 self._closing.wait(RETRY_S)
         finally:
             self._lost("dashboard stopped", closing=True)

@@ -288,6 +288,7 @@ def serve(ports: list[str], baud: int, listen: str, db_path: str | None, token: 
           board_file: str | None = None) -> int:
     """``cupctl dashboard``: serve until Ctrl-C or SIGTERM."""
     host, port = security.parse_listen(listen)
+    HistoryDB(db_path or history.default_path()).close()  # a database that cannot be used: say so before serving
     generated = not token and not security.is_loopback(host)
     if generated:
         token = secrets.token_urlsafe(24)

@@ -10,7 +10,10 @@ nearly whole; the next start marks its row "interrupted".
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,17 +85,38 @@ class _Session:
                 "run_start_ms": None if self.fields.get("joined") else self.run_start_ms}
 
 
+def _guarded(method):
+    """A database that fails mid-session (disk full, removed) costs the history, never the live session:
+    one warning, then the log records nothing more."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self.failed is not None:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as e:
+            self.failed = "%s: %s" % (self.db.path, e)
+            self.current = None
+            self.warn("history not recorded from here on (%s); the session itself goes on" % self.failed)
+            return None
+
+    return wrapper
+
+
 class SessionLog:
     """Records the sessions seen on one link.
 
     ``trace``: the caller's own trace of everything (``--record``, ``record -o``); without it each
     session gets its own trace beside the database, in ``traces/``, written from ``trace_meta``.
-    ``on_change`` hears the session in progress (its summary) or None when it ends.
+    ``on_change`` hears the session in progress (its summary) or None when it ends; ``warn`` hears a
+    database that stopped working.
     """
 
     def __init__(self, db: HistoryDB, device: dict, source: str, trace: str | Path | None = None,
                  trace_meta: dict | None = None, patient: str | None = None,
-                 on_change: Callable[[dict | None], None] | None = None):
+                 on_change: Callable[[dict | None], None] | None = None,
+                 warn: Callable[[str], None] = lambda text: print("cupctl: " + text, file=sys.stderr)):
         self.db = db
         self.device = device
         self.source = source
@@ -100,6 +124,8 @@ class SessionLog:
         self.trace_meta = trace_meta or {}
         self.patient = patient
         self.on_change = on_change
+        self.warn = warn
+        self.failed: str | None = None
         self.current: _Session | None = None
         self.recorded: list[int] = []
         self._next: dict = {}
@@ -109,6 +135,7 @@ class SessionLog:
         """Fields for the next session that starts (patient, checklist, confirmed_by); cleared by it."""
         self._next = fields
 
+    @_guarded
     def join(self, status: dict) -> None:
         """Follow a session already under way, from the device's ``status`` (its program, not its cup)."""
         # "prepare" with no program is the board's own zeroing after a boot, not a session
@@ -116,17 +143,20 @@ class SessionLog:
                 and status.get("program", "none") != "none":
             self._open(parse_start(str(status.get("program", ""))), joined=True)
 
+    @_guarded
     def add(self, record: Record) -> None:
         if record.kind == "E":
             self._event(record.text)
         elif record.kind == "T" and self.current is not None:
             self._row(record.values)
 
+    @_guarded
     def link_lost(self, why: str) -> None:
         if self.current is not None:
             self.db.add_event(self.current.id, None, "host", "link lost: %s" % why)
             self._end("link_lost")
 
+    @_guarded
     def close(self) -> None:
         """Following stops: a session still open was stopped by us (the device said so) or goes on without us."""
         if self.current is not None:
