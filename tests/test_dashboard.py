@@ -109,7 +109,7 @@ def test_the_server_refuses_to_bind_off_loopback_without_a_token(tmp_path):
 
 
 def test_the_cli_off_loopback_makes_a_token_prints_it_and_enforces_it(tmp_path):
-    env = dict(os.environ, CUPCTL_DASHBOARD_TOKEN="")
+    env = dict(os.environ, CUPCTL_DASHBOARD_TOKEN="", XDG_CONFIG_HOME=str(tmp_path))  # no token configured
     proc = subprocess.Popen([sys.executable, "-m", "cupctl.cli", "dashboard", "--port", "/dev/cupctl-no-such-port",
                              "--listen", "0.0.0.0:0", "--db", str(tmp_path / "h.sqlite")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -243,8 +243,11 @@ def test_a_session_from_the_api_checked_started_stopped_and_in_the_history(vboar
                 session = await next_message(ws, lambda m: m["type"] == "session" and m["session"])
                 assert session["session"]["hard_limit_pa"] == 50000 and session["session"]["cup"] == "M"
                 await next_message(ws, lambda m: m["type"] == "rows" and latest(m, "vacuum_pa") > 8000)
-                async with s.http.post(start, json=form()) as response:  # the device's own refusal, passed on
-                    assert response.status == 409 and "the board refused" in (await response.json())["error"]
+                for url, body, text in ((start, form(), "a session is already running"),
+                                        (s.url + "/api/boards/0/ack", {}, "no fault to acknowledge")):
+                    async with s.http.post(url, json=body) as response:  # what the device would refuse now
+                        assert response.status == 409 and text in (await response.json())["error"]
+                assert [e[1] for e in s.dashboard.workers[0].events].count("cmd") == 1  # the first start only
                 for _ in range(10):  # stop is never throttled
                     async with s.http.post(s.url + "/api/boards/0/stop") as response:
                         assert response.status == 200 and (await response.json())["result"] == "stopped, cup vented"

@@ -704,7 +704,7 @@ def do_dashboard(args) -> int:
     from cupctl.dashboard import server
     from cupctl.link import BAUD, find_port
 
-    ports = args.port or [find_port()]
+    ports = [args.port] if isinstance(args.port, str) else args.port or [find_port()]  # str: from the config
     token = config.defaults().get("dashboard_token") or None
     return server.serve(ports, args.baud or BAUD, args.listen, args.db, token, args.board)
 

@@ -22,7 +22,9 @@ from cupctl.history.recorder import SessionLog, device_of
 from cupctl.link import Link, LinkError
 from cupctl.telemetry import FIELDS, Record
 
+import faults  # isort: skip
 import programs  # isort: skip
+from controller import FAULT, IDLE, PREPARE, STATE_NAMES  # isort: skip
 
 REPLY_S = 3.0  # a device answers within a tick or two; a reply this late is taken as lost
 SILENCE_S = 2.0  # a board sends 50 rows a second: this much silence is a lost link
@@ -118,6 +120,21 @@ class BoardWorker:
         future = self.send(line, before=lambda: log.expect(**fields))
         future.add_done_callback(forget_if_refused)
         return future
+
+    def refusal(self, verb: str) -> str | None:
+        """Why the device would refuse ``start`` or ``ack`` now, from its last row (its own rules, in
+        controller.start and service's ack); None if it would take it."""
+        with self._rows_lock:
+            last = self.rows[-1] if self.rows else None
+        if last is None:
+            return "no telemetry from the board yet"
+        state, fault = last[5], last[6]
+        if verb == "ack":
+            return None if state == FAULT else "no fault to acknowledge"
+        if state == FAULT:
+            return "cannot start: fault %s is latched (acknowledge it first)" % faults.NAMES.get(fault, fault)
+        booting = state == PREPARE and self.session is None  # the board's own zero after a boot
+        return None if state == IDLE or booting else "cannot start: a session is already %s" % STATE_NAMES[state]
 
     # --- what the page is told ---
 

@@ -7,8 +7,9 @@ Routes (all behind ``security.guard``):
   and link changes as they happen;
 - ``POST /api/boards/{i}/stop`` and ``/api/stop``: written to the port at once, never queued;
 - ``POST /api/boards/{i}/start`` (JSON): checked with the same code as ``cupctl session start``
-  against the board file, plus the checklist; the device checks again itself;
-- ``POST /api/boards/{i}/ack``;
+  against the board file, plus the checklist, and only when the board can start one (idle, from its
+  last row); the device checks again itself;
+- ``POST /api/boards/{i}/ack``, only with a fault latched;
 - ``GET /api/boards``, ``/api/history`` and ``/api/history/{id}``.
 
 There is no route for any other device command.
@@ -188,6 +189,9 @@ class Dashboard:
 
     async def ack(self, request: web.Request) -> web.Response:
         worker = self._worker(request)
+        refusal = worker.refusal("ack")
+        if refusal:
+            return _error(409, refusal)
         try:
             future = worker.send("ack")
         except LinkDown as e:
@@ -201,6 +205,9 @@ class Dashboard:
             line, fields = self._checked_start(worker, body)
         except (ValueError, TypeError, KeyError, AttributeError) as e:  # json's errors are ValueErrors
             return _error(400, str(e) if isinstance(e, ValueError) else "malformed start form: %s" % e)
+        refusal = worker.refusal("start")
+        if refusal:
+            return _error(409, refusal)
         try:
             future = worker.start_session(line, fields)
         except LinkDown as e:
