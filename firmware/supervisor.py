@@ -43,10 +43,8 @@ class _ActuationWindow:
     """
 
     def __init__(self):
-        self.duty_sum = 0
-        self.duty_max = 0
-        self.ticks = 0
         self._pending_duty = 0
+        self.restart()
 
     def add(self, duty):
         pending = self._pending_duty
@@ -72,7 +70,7 @@ class Supervisor:
         self._pump = pump
         self._valve = valve
         self._deadman = deadman
-        self._observer = PumpObserver(board, 1000 // board.loop_hz)
+        self._observer = PumpObserver(board)
         self._idle_limit_pa = min(cup.hard_limit_pa for cup in board.cups)
         self.hard_limit_pa = self._idle_limit_pa
         self._taper_limit_pa = self._idle_limit_pa
@@ -90,10 +88,10 @@ class Supervisor:
         self._ticks = 0  # ticks checked since boot
         self._bleed_ticks = [-(1 << 29)] * _RUNAWAY_BLEEDS  # when the last bleeds began
         self._bleed_index = 0
-        self._bleed_window_ticks = board.leak_timeout_ms * board.loop_hz // 1000
+        self._bleed_window_ticks = board.leak_timeout_ms // board.period_ms
         self._last_pressure_pa = 0
         self._runaway_sum = 0
-        self._runaway_drift_pa = _RUNAWAY_DRIFT_PA_S * 1000 // board.loop_hz // 1000
+        self._runaway_drift_pa = board.per_tick(_RUNAWAY_DRIFT_PA_S)
         self._session_start = 0
         self._heartbeat_ms = 0
         self._last_heartbeat = 0
@@ -120,10 +118,8 @@ class Supervisor:
         self._session_start = now
         self._heartbeat_ms = heartbeat_ms
         self._last_heartbeat = now
-        self._leak_since = now
-        self._leak_ref_pa = reading.vacuum_pa
-        self._frozen_since = now
-        self._frozen_counts = -1
+        # The leak and frozen clocks need no restart: the session's first check sees the pump off
+        # (the cup was vented until now), which restarts both.
         self._observer.reset(reading.vacuum_pa)
 
     def end_session(self):
@@ -227,24 +223,20 @@ class Supervisor:
         code = reading.code
         if code >= 0:
             self._last_good_ms = now
-            return 0
-        if code == mprls.ERR_BUS:
+        elif code == mprls.ERR_BUS:
             self._last_error = faults.SENSOR_BUS
         elif code == mprls.ERR_BUSY:
             self._last_error = faults.SENSOR_TIMEOUT
         else:  # not powered, integrity or saturation: the sensor says its data is bad
             return faults.SENSOR_STATUS
-        if ticks_diff(now, self._last_good_ms) > self._board.sensor_timeout_ms:
-            return self._last_error
-        return 0
+        return self._last_error if ticks_diff(now, self._last_good_ms) > self._board.sensor_timeout_ms else 0
 
     def _implausible(self, now, reading):
         if not reading.fresh:
             return 0
         board = self._board
-        if reading.pressure_pa < board.plausible_min_pa or reading.pressure_pa > board.plausible_max_pa:
-            return faults.SENSOR_IMPLAUSIBLE
-        if reading.vacuum_pa < _MIN_VACUUM_PA:
+        pressure = reading.pressure_pa
+        if pressure < board.plausible_min_pa or pressure > board.plausible_max_pa or reading.vacuum_pa < _MIN_VACUUM_PA:
             return faults.SENSOR_IMPLAUSIBLE
         return 0
 
@@ -279,9 +271,7 @@ class Supervisor:
             return faults.PUMP_RUNAWAY
         # A pump stuck on that the valve can still bleed: overshoot after overshoot on a steady target.
         oldest = self._bleed_ticks[self._bleed_index]
-        if self.session and self._ticks - oldest <= self._bleed_window_ticks:
-            return faults.PUMP_RUNAWAY
-        return 0
+        return faults.PUMP_RUNAWAY if self.session and self._ticks - oldest <= self._bleed_window_ticks else 0
 
     def _disagrees(self, now, reading):
         return faults.SENSOR_DISAGREES if self._observer.disagrees() else 0
@@ -290,10 +280,7 @@ class Supervisor:
         if self.duty == 0 or reading.counts != self._frozen_counts:
             self._frozen_counts = reading.counts
             self._frozen_since = now
-            return 0
-        if ticks_diff(now, self._frozen_since) > self._board.frozen_ms:
-            return faults.SENSOR_FROZEN
-        return 0
+        return faults.SENSOR_FROZEN if ticks_diff(now, self._frozen_since) > self._board.frozen_ms else 0
 
     def _leak(self, now, reading):
         board = self._board
@@ -306,10 +293,7 @@ class Supervisor:
         ):
             self._leak_ref_pa = vacuum
             self._leak_since = now
-            return 0
-        if ticks_diff(now, self._leak_since) > board.leak_timeout_ms:
-            return faults.LEAK
-        return 0
+        return faults.LEAK if ticks_diff(now, self._leak_since) > board.leak_timeout_ms else 0
 
     def _leak_duty(self):
         """The duty that counts as working hard: the board's, or less where the caps allow less."""
@@ -322,11 +306,8 @@ class Supervisor:
         return duty
 
     def _over_duration(self, now, reading):
-        if ticks_diff(now, self._session_start) > self._board.max_session_ms:
-            return faults.OVER_DURATION
-        return 0
+        return faults.OVER_DURATION if ticks_diff(now, self._session_start) > self._board.max_session_ms else 0
 
     def _heartbeat(self, now, reading):
-        if self._heartbeat_ms and ticks_diff(now, self._last_heartbeat) > self._heartbeat_ms:
-            return faults.HEARTBEAT
-        return 0
+        late = self._heartbeat_ms and ticks_diff(now, self._last_heartbeat) > self._heartbeat_ms
+        return faults.HEARTBEAT if late else 0
