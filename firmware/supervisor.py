@@ -18,7 +18,8 @@ _ALWAYS = 0  # rule runs in every state
 _SESSION = 1  # rule runs only while a session holds vacuum
 _MIN_VACUUM_PA = -5000  # cup pressure 5 kPa above ambient: a vacuum pump cannot do that
 _RUNAWAY_DRIFT_PA_S = 500  # slow drifts (a cooling cup, tissue creep) are not a pump
-_MAX_TICKS = 20  # between two readings: far beyond sensor_timeout_ms, keeps products < 2^30
+_MAX_TICKS = 20  # ticks between two readings counted at most: keeps products < 2^30 (a longer gap
+# explains less than it might: the safe side)
 _RUNAWAY_BLEEDS = 3  # this many overshoots on a steady target within leak_timeout_ms: a pump stuck on
 
 
@@ -296,14 +297,10 @@ class Supervisor:
         return faults.LEAK if ticks_diff(now, self._leak_since) > board.leak_timeout_ms else 0
 
     def _leak_duty(self):
-        """The duty that counts as working hard: the board's, or less where the caps allow less."""
-        duty = self._board.leak_duty
+        """The duty that counts as working hard: the board's, or less where the rate cap allows less
+        (the board file keeps leak_duty within pump.max_duty)."""
         cap = self._observer.duty_cap()
-        if cap < duty:
-            duty = cap
-        if self._board.pump_max_duty < duty:
-            duty = self._board.pump_max_duty
-        return duty
+        return cap if cap < self._board.leak_duty else self._board.leak_duty
 
     def _over_duration(self, now, reading):
         return faults.OVER_DURATION if ticks_diff(now, self._session_start) > self._board.max_session_ms else 0
