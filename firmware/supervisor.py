@@ -20,7 +20,6 @@ _MIN_VACUUM_PA = -5000  # cup pressure 5 kPa above ambient: a vacuum pump cannot
 _RUNAWAY_DRIFT_PA_S = 500  # slow drifts (a cooling cup, tissue creep) are not a pump
 _MAX_TICKS = 20  # ticks between two readings counted at most: keeps products < 2^30 (a longer gap
 # explains less than it might: the safe side)
-_RUNAWAY_BLEEDS = 3  # this many overshoots on a steady target within leak_timeout_ms: a pump stuck on
 
 
 class Reading:
@@ -86,10 +85,8 @@ class Supervisor:
         self._leak_ref_pa = 0
         self._leak_since = 0
         self._window = _ActuationWindow()
-        self._ticks = 0  # ticks checked since boot
-        self._bleed_ticks = [-(1 << 29)] * _RUNAWAY_BLEEDS  # when the last bleeds began
-        self._bleed_index = 0
         self._bleed_window_ticks = board.leak_timeout_ms // board.period_ms
+        self._forget_bleeds()
         self._last_pressure_pa = 0
         self._runaway_sum = 0
         self._runaway_drift_pa = board.per_tick(_RUNAWAY_DRIFT_PA_S)
@@ -119,6 +116,7 @@ class Supervisor:
         self._session_start = now
         self._heartbeat_ms = heartbeat_ms
         self._last_heartbeat = now
+        self._forget_bleeds()  # overshoots count within one session
         # The leak and frozen clocks need no restart: the session's first check sees the pump off
         # (the cup was vented until now), which restarts both.
         self._observer.reset(reading.vacuum_pa)
@@ -159,7 +157,12 @@ class Supervisor:
 
     def check(self, now, reading):
         """Run every applicable rule on this tick's reading; latch the first that fires."""
-        self._ticks += 1
+        # Each bleed's window counts down (bounded, unlike ticks since boot: 31-bit small ints
+        # run out after 124 days at 100 Hz).
+        if self._window_left:
+            self._window_left -= 1
+        if self._window_left_before:
+            self._window_left_before -= 1
         if reading.fresh:
             if self.session:
                 self._observer.observe(reading.counts, reading.vacuum_pa, self._window.duty_sum)
@@ -233,13 +236,11 @@ class Supervisor:
         return self._last_error if ticks_diff(now, self._last_good_ms) > self._board.sensor_timeout_ms else 0
 
     def _implausible(self, now, reading):
-        if not reading.fresh:
-            return 0
         board = self._board
         pressure = reading.pressure_pa
-        if pressure < board.plausible_min_pa or pressure > board.plausible_max_pa or reading.vacuum_pa < _MIN_VACUUM_PA:
-            return faults.SENSOR_IMPLAUSIBLE
-        return 0
+        bad = (pressure < board.plausible_min_pa or pressure > board.plausible_max_pa
+               or reading.vacuum_pa < _MIN_VACUUM_PA)
+        return faults.SENSOR_IMPLAUSIBLE if reading.fresh and bad else 0
 
     def _emergency_button(self, now, reading):
         return faults.EMERGENCY if reading.button else 0
@@ -249,8 +250,15 @@ class Supervisor:
 
     def _count_bleed(self):
         """The regulator opens the valve while the target holds or rises: the vacuum overshot."""
-        self._bleed_ticks[self._bleed_index] = self._ticks
-        self._bleed_index = (self._bleed_index + 1) % _RUNAWAY_BLEEDS
+        if self._window_left_before:  # the two before are both within a window: three in one
+            self._bled_thrice = True
+        self._window_left_before = self._window_left
+        self._window_left = self._bleed_window_ticks
+
+    def _forget_bleeds(self):
+        self._window_left = 0  # checks left in the window of the last bleed
+        self._window_left_before = 0  # and of the one before
+        self._bled_thrice = False
 
     def _pump_runaway(self, now, reading):
         """The vacuum rises faster than the commanded duty can explain: something else pumps.
@@ -271,8 +279,7 @@ class Supervisor:
         if self._runaway_sum > self._board.runaway_rise_pa:
             return faults.PUMP_RUNAWAY
         # A pump stuck on that the valve can still bleed: overshoot after overshoot on a steady target.
-        oldest = self._bleed_ticks[self._bleed_index]
-        return faults.PUMP_RUNAWAY if self.session and self._ticks - oldest <= self._bleed_window_ticks else 0
+        return faults.PUMP_RUNAWAY if self.session and self._bled_thrice else 0
 
     def _disagrees(self, now, reading):
         return faults.SENSOR_DISAGREES if self._observer.disagrees() else 0

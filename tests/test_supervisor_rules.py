@@ -386,3 +386,60 @@ def test_frozen_boundary(board, late, fault):
     sup.check(10, reading)  # the frozen clock starts at this reading
     sup.actuate(reading, 30000, 300, True)
     assert sup.check(10 + board.frozen_ms + late, reading) == fault
+
+
+def test_overshoots_count_within_one_session(board):
+    """Two bleeds at the end of one session and one at the start of the next are not three."""
+    sup, reading = session(board)
+    t = 0
+    for hold in (True, False, True, False):  # two overshoots bled
+        t += 10
+        reading.counts += 1
+        sup.actuate(reading, 30000, 0, hold)
+        assert sup.check(t, reading) == faults.NONE
+    sup.end_session()
+    sup.begin_session(t, board.cups[0].hard_limit_pa, 0, reading)
+    for hold in (True, False, True):
+        t += 10
+        reading.counts += 1
+        sup.actuate(reading, 30000, 0, hold)
+        assert sup.check(t, reading) == faults.NONE
+
+
+@pytest.mark.parametrize("pump_rise_kpa_s,duty", [(10, 10), (11.1, 9)], ids=["gain-x-duty-1000", "999"])
+def test_the_pumps_explained_rise_is_the_bound_exactly(pump_rise_kpa_s, duty):
+    """explained = gain * duty // 1000 (+ drift): one pascal more than that and the bound, and it trips."""
+    for extra, fault in ((0, faults.NONE), (1, faults.PUMP_RUNAWAY)):
+        board = with_limits(pump_rise_kpa_s=pump_rise_kpa_s, runaway_rise_kpa=0.3)
+        sup, reading = session(board)
+        gain = board.per_tick(board.pump_rise_pa_s)
+        sup.check(10, reading)
+        sup.actuate(reading, 30000, duty, True)
+        reading.counts += 1
+        reading.pressure_pa -= gain * duty // 1000 + board.per_tick(500) + board.runaway_rise_pa + extra
+        assert sup.check(20, reading) == fault, extra
+
+
+def test_an_acknowledged_fault_keeps_the_runaway_evidence(board):
+    """A rise the pump cannot explain is not forgiven by another fault and its acknowledgement;
+    the reading that tripped is not a reference (it may be the fault)."""
+    sup, reading = session(board)
+    drift = board.per_tick(500)
+    sup.check(10, reading)
+    sup.actuate(reading, 30000, 0, True)
+    reading.counts += 1
+    reading.pressure_pa -= board.runaway_rise_pa - 100 + drift  # 100 Pa short of a runaway
+    assert sup.check(20, reading) == faults.NONE
+    sup.actuate(reading, 30000, 0, True)
+    reading.counts += 1
+    reading.button = True
+    assert sup.check(30, reading) == faults.EMERGENCY
+    sup.actuate(reading, 0, 0, False)
+    reading.button = False
+    assert sup.acknowledge(False)
+    for t in (40, 50):
+        reading.counts += 1
+        reading.pressure_pa -= 110 + drift  # the first rise sets the new reference; the second is judged
+        fault = sup.check(t, reading)
+        sup.actuate(reading, 0, 0, False)
+    assert fault == faults.PUMP_RUNAWAY
