@@ -46,6 +46,11 @@ class _ActuationWindow:
         self._pending_duty = 0
         self.restart()
 
+    def restart(self):
+        self.duty_sum = 0
+        self.duty_max = 0
+        self.ticks = 0
+
     def add(self, duty):
         pending = self._pending_duty
         self.duty_sum += pending
@@ -57,11 +62,6 @@ class _ActuationWindow:
     def bound_duty(self):
         """The highest duty that may show in the next reading, the pending one included."""
         return self._pending_duty if self._pending_duty > self.duty_max else self.duty_max
-
-    def restart(self):
-        self.duty_sum = 0
-        self.duty_max = 0
-        self.ticks = 0
 
 
 class Supervisor:
@@ -107,6 +107,11 @@ class Supervisor:
             (self._over_duration, _SESSION),
             (self._heartbeat, _SESSION),
         )
+
+    def _forget_bleeds(self):
+        self._window_left = 0  # checks left in the window of the last bleed
+        self._window_left_before = 0  # and of the one before
+        self._bled_thrice = False
 
     def begin_session(self, now, hard_limit_pa, heartbeat_ms, reading, lift_limit_pa=0):
         """``lift_limit_pa``: where the tissue reaches max_lift_mm; the duty tapers to 0 there too."""
@@ -254,11 +259,6 @@ class Supervisor:
             self._bled_thrice = True
         self._window_left_before = self._window_left
         self._window_left = self._bleed_window_ticks
-
-    def _forget_bleeds(self):
-        self._window_left = 0  # checks left in the window of the last bleed
-        self._window_left_before = 0  # and of the one before
-        self._bled_thrice = False
 
     def _pump_runaway(self, now, reading):
         """The vacuum rises faster than the commanded duty can explain: something else pumps.
