@@ -60,7 +60,7 @@ replay: cupctl replay re-runs a recording from a moment the device is idle (or i
     "sim": """examples:
   cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
   cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
-  cupctl sim --serve                  start a virtual board; prints 'port: /dev/pts/N'
+  cupctl sim --serve                  start a virtual board; prints 'port: PATH' first
   cupctl sim --demo                   the 'make sim' demo session""",
 }
 

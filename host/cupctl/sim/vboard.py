@@ -83,7 +83,11 @@ class VirtualBoard:
         attrs[3] &= ~termios.ECHO
         termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
         fcntl.fcntl(self._master, fcntl.F_SETFL, os.O_NONBLOCK)
-        self.port = os.ttyname(self._slave)
+        # The port is a link to the pty, as /dev/serial/by-id/... links to a tty: mpremote reads a
+        # /dev/pts/N device as QEMU's, with no timeout, so a board that went quiet (a watchdog reset
+        # in the middle of its exchange) would hang it, where a real serial port times out.
+        self.port = str(self._tmp / "ttyVB0")
+        os.symlink(os.ttyname(self._slave), self.port)
         self._control = os.open(self._fifo, os.O_RDONLY | os.O_NONBLOCK)
         self._control_keep = os.open(self._fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF between writers
         self._child: subprocess.Popen | None = None
