@@ -177,3 +177,27 @@ def test_mpremote_soft_reset_on_a_running_board_never_hangs(tmp_path, micropytho
         with Link(vb.port) as link:  # the watchdog has put the firmware back in charge
             wait_for(link, is_event(",boot,"), timeout=15)
     assert 0 in outcomes
+
+
+def test_mpremote_sees_a_boards_filesystem_and_names(make_vboard):
+    """ls sizes, df of the littlefs partition, os.uname, '/' as the flash root, tracebacks without host paths."""
+    vb = make_vboard(name="esp32-s3-devkitc-1")
+    with Link(vb.port) as link:
+        wait_for(link, is_event("state,"))
+        link.command("maint")
+        wait_for(link, is_event(",maintenance,"))
+    listing = mpremote(vb.port, "ls", ":/")
+    sizes = {line.split()[1]: int(line.split()[0]) for line in listing.splitlines()[1:] if line.strip()}
+    assert sizes["main.py"] == (vb.flash / "main.py").stat().st_size > 0
+    assert set(sizes) == {p.name for p in vb.flash.iterdir()}  # the flash, not the host's root
+    size, used, avail = mpremote(vb.port, "df").splitlines()[1].split()[1:4]
+    assert int(size) == 2 * 1024 * 1024 and int(used) + int(avail) == int(size)
+    assert int(used) >= sum(sizes.values())
+    assert "machine='Generic ESP32S3 module with ESP32S3'" in mpremote(vb.port, "exec",
+                                                                       "import os; print(os.uname())")
+    failed = subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port, "exec", "1/0"],
+                            capture_output=True, text=True, timeout=30)
+    assert failed.returncode == 1
+    assert failed.stdout.splitlines()[:3] == ["Traceback (most recent call last):",
+                                              '  File "<stdin>", line 1, in <module>',
+                                              "ZeroDivisionError: divide by zero"]
