@@ -1,0 +1,154 @@
+"""The emulated ESP bootloader (cupctl.sim.esprom) behind a pseudo-terminal, for esptool and ``cupctl flash``.
+
+What a pty can and cannot carry, found out on Linux:
+
+- **DTR and RTS do not exist on a pty**: pyserial's and esptool's modem-control
+  ioctls (TIOCMSET, TIOCMBIS) fail with ENOTTY. esptool catches that, warns once
+  ("Chip was NOT reset...") and goes on with SYNC, so its reset-into-bootloader
+  sequence cannot reach the chip. The emulated chip is therefore in download mode
+  by construction: it comes up in the ROM loader, and each time the host opens
+  the port anew (the master side sees the slave's hang-up end) it is reset into
+  the ROM loader again, as esptool's reset would have done. Tests that need a
+  fresh ROM call ``reset()`` themselves instead of relying on timing.
+- **The baud rate does**: the slave's termios speed reads back on the master.
+  The ROM locks onto the host's rate at SYNC, CHANGE_BAUDRATE moves it, and
+  bytes the host sends at any other rate are lost as line garbage, so a host
+  that forgets to follow a baud change gets no answer, as from a real chip.
+- **A pulled cable**: ``pull_cable(command, n)`` closes the master when the n-th
+  such command arrives, before it is answered: the device node disappears and
+  the host's next read or write fails, as when a USB bridge is unplugged.
+
+The pty is unpaced: bytes move as fast as the two processes go. ``bytes_from_host``
+and ``bytes_to_host`` count what went over the wire, for benchmarks.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pty
+import select
+import termios
+import threading
+import tty
+
+from cupctl.sim import slip
+from cupctl.sim.esprom import OPS, EspRom
+
+_SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
+           if name[0] == "B" and name[1:].isdigit()}
+
+
+class BootloaderPort:
+    def __init__(self, rom: EspRom):
+        self.rom = rom
+        self._master, slave = pty.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        os.close(slave)  # the host's open and close are then visible as the hang-up ending and starting
+        self._poll = select.poll()
+        self._poll.register(self._master, select.POLLIN | select.POLLHUP)
+        self._decoder = slip.Decoder()
+        self._connected = False
+        self._pull: tuple[str, int] | None = None
+        self._pull_seen = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # the chip's state, between this thread and tests
+        self._thread: threading.Thread | None = None
+        self.cable_pulled = threading.Event()
+        self.opens = 0  # times the host opened the port
+        self.garbled = 0  # bytes lost to a baud-rate mismatch
+        self.bytes_from_host = 0
+        self.bytes_to_host = 0
+
+    # --- life cycle ---
+
+    def start(self) -> BootloaderPort:
+        self._thread = threading.Thread(target=self._loop, name="esprom", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._close_master()
+
+    def __enter__(self) -> BootloaderPort:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def reset(self, download: bool = True) -> None:
+        """Reset the chip: into the ROM loader (GPIO0 held low), or to run its app."""
+        with self._lock:
+            self.rom.reset(download)
+            self._decoder = slip.Decoder()
+
+    def pull_cable(self, command: str, nth: int = 1) -> None:
+        """Unplug when the ``nth`` ``command`` (e.g. "FLASH_DEFL_DATA") of the session arrives."""
+        self._pull = (command, nth)
+        self._pull_seen = 0
+
+    # --- the loop ---
+
+    def _loop(self) -> None:
+        while not self._stop.is_set() and not self.cable_pulled.is_set():
+            events = self._poll.poll(50)
+            if not events:
+                continue
+            if events[0][1] & select.POLLHUP and not events[0][1] & select.POLLIN:
+                self._connected = False  # nobody has the port open
+                self._stop.wait(0.005)
+                continue
+            if not self._connected:
+                self._connected = True
+                self.opens += 1
+                if self.opens > 1:  # a new connection: what esptool's DTR/RTS reset would have done
+                    self.reset()
+            try:
+                data = os.read(self._master, 65536)
+            except OSError as e:  # the host closed the port between poll and read
+                if e.errno != errno.EIO:
+                    raise
+                continue
+            self.bytes_from_host += len(data)
+            self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        host_baud = _SPEEDS.get(termios.tcgetattr(self._master)[4])
+        with self._lock:
+            if self.rom.uart_baud is not None and host_baud != self.rom.uart_baud:
+                self.garbled += len(data)  # framing errors: the chip sees nothing it could decode
+                return
+            for packet in self._decoder.feed(data):
+                if self._pulls_at(packet):
+                    self._close_master()
+                    self.cable_pulled.set()
+                    return
+                for reply in self.rom.handle(packet, host_baud):
+                    self._send(slip.encode(reply))
+
+    def _pulls_at(self, packet: bytes) -> bool:
+        if self._pull is None or len(packet) < 2 or OPS.get(packet[1]) != self._pull[0]:
+            return False
+        self._pull_seen += 1
+        return self._pull_seen == self._pull[1]
+
+    def _send(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self._master, view)
+            except OSError as e:  # the host went away mid-answer: the rest is lost, as on a wire
+                if e.errno in (errno.EIO, errno.EBADF):
+                    return
+                raise
+            self.bytes_to_host += written
+            view = view[written:]
+
+    def _close_master(self) -> None:
+        master, self._master = self._master, -1  # never close a number the process may have reused
+        if master >= 0:
+            os.close(master)
