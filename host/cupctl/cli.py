@@ -269,8 +269,9 @@ def do_flash(args) -> int:
     chip = flashing.image_chip(args.image)  # refuse a wrong file before touching any port
     if args.chip and args.chip != chip:
         raise flashing.FlashError("%s is built for %s, not %s: refusing to flash" % (args.image, chip, args.chip))
-    flashing.flash(args.image, args.port or find_port(), chip, args.erase)
-    print("flashed %s; next: cupctl deploy --board <name>" % args.image)
+    reset = flashing.flash(args.image, args.port or find_port(), chip, args.erase)
+    print("flashed %s; next: %scupctl deploy --board <name>" % (
+        args.image, "" if reset else "press the board's RESET button (this port cannot reset it), then "))
     return 0
 
 
