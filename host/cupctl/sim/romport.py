@@ -50,6 +50,7 @@ class BootloaderPort:
         self._poll.register(self._master, select.POLLIN | select.POLLHUP)
         self._decoder = slip.Decoder()
         self._connected = False
+        self._idle = threading.Event()  # set while nobody has the port open (once the loop has seen it)
         self._pull: tuple[str, int] | None = None
         self._pull_seen = 0
         self._stop = threading.Event()
@@ -86,6 +87,10 @@ class BootloaderPort:
             self.rom.reset(download)
             self._decoder = slip.Decoder()
 
+    def wait_closed(self, timeout: float = 5.0) -> bool:
+        """Wait until the emulator has seen the host close the port (so the next open resets the chip)."""
+        return self._idle.wait(timeout)
+
     def pull_cable(self, command: str, nth: int = 1) -> None:
         """Unplug when the ``nth`` ``command`` (e.g. "FLASH_DEFL_DATA") of the session arrives."""
         self._pull = (command, nth)
@@ -100,10 +105,12 @@ class BootloaderPort:
                 continue
             if events[0][1] & select.POLLHUP and not events[0][1] & select.POLLIN:
                 self._connected = False  # nobody has the port open
+                self._idle.set()
                 self._stop.wait(0.005)
                 continue
             if not self._connected:
                 self._connected = True
+                self._idle.clear()
                 self.opens += 1
                 if self.opens > 1:  # a new connection: what esptool's DTR/RTS reset would have done
                     self.reset()
@@ -152,3 +159,42 @@ class BootloaderPort:
         master, self._master = self._master, -1  # never close a number the process may have reused
         if master >= 0:
             os.close(master)
+
+
+def serve(chip_name: str, flash_dir: str | None = None) -> int:
+    """``cupctl sim --serve --bootloader CHIP``: print ``port: <path>``, then serve until interrupted.
+
+    With ``flash_dir`` the flash persists in ``<flash_dir>/<chip>.bin``: read at start, written at exit.
+    """
+    import signal
+    from pathlib import Path
+
+    from cupctl.sim.espchips import chip
+    from cupctl.sim.espflash import NorFlash
+
+    spec = chip(chip_name)
+    flash = NorFlash(spec.flash_size)
+    image = Path(flash_dir) / ("%s.bin" % spec.name) if flash_dir else None
+    if image is not None and image.is_file():
+        saved = image.read_bytes()
+        if len(saved) != flash.size:
+            raise ValueError("%s holds %d bytes, not a %d-byte %s flash" % (image, len(saved), flash.size,
+                                                                           spec.title))
+        flash.data[:] = saved
+    with BootloaderPort(EspRom(spec, flash)) as board:
+        print("port: %s" % board.port, flush=True)
+        print("chip: %s in download mode (ROM loader), %d MB flash%s (Ctrl-C to stop)" % (
+            spec.title, flash.size >> 20, ", kept in %s" % image if image else ""), flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        with board._lock:
+            if image is not None:
+                image.write_bytes(flash.data)
+            commands = len(board.rom.log)
+    print("bootloader stopped after %d commands" % commands)
+    return 0
