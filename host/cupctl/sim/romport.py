@@ -18,8 +18,8 @@ What a pty can and cannot carry, found out on Linux:
   such command arrives, before it is answered: the device node disappears and
   the host's next read or write fails, as when a USB bridge is unplugged.
 
-The pty is unpaced: bytes move as fast as the two processes go. ``bytes_from_host``
-and ``bytes_to_host`` count what went over the wire, for benchmarks.
+The pty is unpaced: bytes move as fast as the two processes go. ``bytes_from_host``,
+``bytes_to_host`` and ``bytes_by_baud`` count what went over the wire, for benchmarks.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ class BootloaderPort:
         self.garbled = 0  # bytes lost to a baud-rate mismatch
         self.bytes_from_host = 0
         self.bytes_to_host = 0
+        self.bytes_by_baud: dict[int, list[int]] = {}  # host port rate: [bytes from host, bytes to host]
+        self._baud = 0  # the host's rate when the request being answered came in
 
     # --- life cycle ---
 
@@ -124,7 +126,9 @@ class BootloaderPort:
             self._receive(data)
 
     def _receive(self, data: bytes) -> None:
-        host_baud = _SPEEDS.get(termios.tcgetattr(self._master)[4])
+        host_baud = _SPEEDS.get(termios.tcgetattr(self._master)[4], 0)
+        self._baud = host_baud
+        self.bytes_by_baud.setdefault(host_baud, [0, 0])[0] += len(data)
         with self._lock:
             if self.rom.uart_baud is not None and host_baud != self.rom.uart_baud:
                 self.garbled += len(data)  # framing errors: the chip sees nothing it could decode
@@ -134,7 +138,7 @@ class BootloaderPort:
                     self._close_master()
                     self.cable_pulled.set()
                     return
-                for reply in self.rom.handle(packet, host_baud):
+                for reply in self.rom.handle(packet, host_baud or None):
                     self._send(slip.encode(reply))
 
     def _pulls_at(self, packet: bytes) -> bool:
@@ -153,6 +157,7 @@ class BootloaderPort:
                     return
                 raise
             self.bytes_to_host += written
+            self.bytes_by_baud.setdefault(self._baud, [0, 0])[1] += written
             view = view[written:]
 
     def _close_master(self) -> None:
