@@ -20,14 +20,16 @@ import esptool
 import pytest
 import serial
 from esptool import cmds
+from esptool.loader import ESPLoader
 from esptool.util import FatalError
 
-from cupctl import cli
+from cupctl import cli, flashing
 from cupctl.sim import slip
 from cupctl.sim.espchips import MAGIC_REG, chip
 from cupctl.sim.espflash import NorFlash
 from cupctl.sim.espimage import micropython_image
 from cupctl.sim.esprom import EspRom
+from cupctl.sim.romnet import Rfc2217Bootloader
 from cupctl.sim.romport import BootloaderPort
 
 CHIPS = ("esp32", "esp32s3", "esp32c3")
@@ -356,6 +358,7 @@ def test_a_pty_has_no_dtr_rts_so_each_new_connection_finds_the_rom_loader(board)
         with pytest.raises(OSError) as e:  # what esptool's reset sequence meets: it warns and goes on
             host.dtr = False
         assert e.value.errno == errno.ENOTTY
+        assert not flashing._has_modem_lines(host)
     esp = connect(port, stub=True)
     esp._port.close()
     assert port.rom.mode == "stub"
@@ -366,6 +369,48 @@ def test_a_pty_has_no_dtr_rts_so_each_new_connection_finds_the_rom_loader(board)
         assert port.rom.mode == "rom" and port.rom.resets == 2
     finally:
         again._port.close()
+
+
+# --- the reset sequence, over RFC 2217 where DTR and RTS exist ---
+
+# pyserial's RFC 2217 client starts its reader thread with calls Python 3.10 deprecated
+RFC2217_WARNINGS = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")
+
+
+@pytest.fixture
+def rfc2217_board():
+    """An ESP32 behind esptool's RFC 2217 server and an auto-reset circuit, running its app; and a host
+    port opened with DTR released (RTS asserted: esp_rfc2217_server ignores that), so opening resets nothing."""
+    board = Rfc2217Bootloader(EspRom(chip("esp32"))).start()
+    host = serial.serial_for_url(board.port, do_not_open=True)
+    host.dtr, host.rts = False, True
+    host.open()
+    yield board, ESPLoader(host)
+    host.close()
+    board.stop()
+
+
+@RFC2217_WARNINGS
+def test_without_the_reset_sequence_the_running_app_does_not_answer(rfc2217_board):
+    board, loader = rfc2217_board
+    with pytest.raises(FatalError, match="Failed to connect"):
+        loader.connect("no-reset", attempts=1, detecting=True, warnings=False)
+    assert board.boots == [] and board.rom.mode == "app" and board.rom.log == []
+
+
+@RFC2217_WARNINGS
+def test_esptools_reset_sequence_puts_the_chip_in_download_mode_and_its_hard_reset_boots_the_flash(rfc2217_board):
+    board, loader = rfc2217_board
+    loader.connect("default-reset", attempts=1, detecting=True)  # DTR/RTS, then SYNC
+    assert board.boots == ["download"] and board.rom.mode == "rom" and "SYNC" in board.rom.log
+    loader.hard_reset()  # RTS pulsed with DTR released: GPIO0 high when EN rises
+    for _ in range(100):
+        if len(board.boots) > 1:
+            break
+        loader._port.read(1)  # the ROM's boot log, while the reset goes through
+    assert board.boots == ["download", "flash"] and board.rom.mode == "app"
+    assert loader._port.read(loader._port.in_waiting or 1).endswith(b"boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n")
+    assert flashing._has_modem_lines(loader._port)  # so cupctl flash would not ask for the RESET button
 
 
 # --- building blocks ---

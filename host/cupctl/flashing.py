@@ -14,6 +14,7 @@ Tested end to end against an emulated bootloader (cupctl.sim.esprom, docs/esprom
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import struct
 from pathlib import Path
@@ -97,11 +98,22 @@ def flash(image: str | Path, port: str, chip: str | None = None, erase: bool = F
 
 
 def _has_modem_lines(port) -> bool:
-    """Whether DTR/RTS exist on this port, so esptool's hard reset reached the chip (not on a pty)."""
+    """Whether DTR/RTS exist on this port, so esptool's hard reset reached the chip. It reads the
+    modem-line bits (TIOCMGET: no edge on any line); a pty has none. A port without a descriptor
+    (rfc2217://, Windows) carries them its own way."""
     try:
-        port.rts = port.rts  # the level esptool left it at: no edge on a real port
-    except OSError:
-        return False
+        import fcntl
+        import termios
+
+        fd = port.fileno()
+    except (AttributeError, ImportError, io.UnsupportedOperation):
+        return True
+    if not isinstance(fd, int):
+        return True
+    try:
+        fcntl.ioctl(fd, termios.TIOCMGET, b"\0\0\0\0")
+    except OSError as e:
+        return e.errno != errno.ENOTTY
     return True
 
 
@@ -113,7 +125,7 @@ def _connect(port: str, log):
     """esptool's loader for the chip on ``port``, or FlashError in one line (esptool's own advice is many)."""
     from esptool import cmds
 
-    if "/" in port and not Path(port).exists():  # COM3 and the like are not paths
+    if "/" in port and "://" not in port and not Path(port).exists():  # COM3 or rfc2217://host:port are not paths
         raise FlashError("no serial port %s: is the board plugged in? (cupctl boards lists ports)" % port)
     log("connecting to the bootloader on %s..." % port)
     try:

@@ -44,7 +44,15 @@ class Chip:
     ram: tuple[tuple[int, int], ...]  # where MEM_BEGIN may load: (start, end) of DRAM and IRAM
     spi: SpiRegs
     uart_clkdiv_reg: int
+    rom_banner: bytes  # the first line its ROM prints after a reset
+    boot_modes: tuple[bytes, bytes]  # how the ROM names the boot mode: download, flash
     registers: dict[int, int] = field(default_factory=dict)
+
+    def boot_log(self, download: bool) -> bytes:
+        """What the ROM prints coming out of reset; esptool looks for "boot:0x.." and "waiting for download"."""
+        mode = self.boot_modes[0 if download else 1]
+        return self.rom_banner + b"\r\nrst:0x1 (POWERON),boot:" + mode + b"\r\n" + (
+            b"waiting for download\r\n" if download else b"")
 
 
 def _security_info(chip_id: int) -> bytes:
@@ -63,6 +71,8 @@ CHIPS: dict[str, Chip] = {
         spi=SpiRegs(base=0x3FF42000, usr=0x1C, usr1=0x20, usr2=0x24, mosi_dlen=0x28, miso_dlen=0x2C, w0=0x80,
                     addr_msb=True),
         uart_clkdiv_reg=0x3FF40014,
+        rom_banner=b"ets Jun  8 2016 00:22:57\r\n",
+        boot_modes=(b"0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))", b"0x13 (SPI_FAST_FLASH_BOOT)"),
         registers={
             MAGIC_REG: 0x00F01D83,
             0x3FF5A004: 0xC45E7210,  # eFuse BLK0 word 1: MAC 24:0a:c4:5e:72:10, low four bytes
@@ -79,6 +89,7 @@ CHIPS: dict[str, Chip] = {
         security_info=_security_info(9), rom_flash_begin_words=(4, 5),
         ram=((0x3FC88000, 0x3FD00000), (0x40370000, 0x403E0000)),
         spi=_S3_C3_SPI, uart_clkdiv_reg=0x60000014,
+        rom_banner=b"ESP-ROM:esp32s3-20210327", boot_modes=(b"0x0 (DOWNLOAD(USB/UART0))", b"0x8 (SPI_FAST_FLASH_BOOT)"),
         registers={
             MAGIC_REG: 0x00000009,
             0x60007044: 0xA1E04B2C,  # eFuse BLOCK1 word 0: MAC 7c:df:a1:e0:4b:2c, low four bytes
@@ -92,6 +103,8 @@ CHIPS: dict[str, Chip] = {
         security_info=_security_info(5), rom_flash_begin_words=(4, 5),
         ram=((0x3FC80000, 0x3FCE0000), (0x4037C000, 0x403E0000)),
         spi=_S3_C3_SPI, uart_clkdiv_reg=0x60000014,
+        rom_banner=b"ESP-ROM:esp32c3-api1-20210207", boot_modes=(b"0x5 (DOWNLOAD(USB/UART1))",
+                                                                b"0xc (SPI_FAST_FLASH_BOOT)"),
         registers={
             MAGIC_REG: 0x1B31506F,
             0x60008844: 0x791A2B3C,  # eFuse BLOCK1 word 0: MAC 58:cf:79:1a:2b:3c, low four bytes

@@ -9,7 +9,8 @@ What a pty can and cannot carry, found out on Linux:
   by construction: it comes up in the ROM loader, and each time the host opens
   the port anew (the master side sees the slave's hang-up end) it is reset into
   the ROM loader again, as esptool's reset would have done. Tests that need a
-  fresh ROM call ``reset()`` themselves instead of relying on timing.
+  fresh ROM call ``reset()`` themselves instead of relying on timing. Where the
+  lines exist, over RFC 2217, cupctl.sim.romnet models the reset itself.
 - **The baud rate does**: the slave's termios speed reads back on the master.
   The ROM locks onto the host's rate at SYNC, CHANGE_BAUDRATE moves it, and
   bytes the host sends at any other rate are lost as line garbage, so a host
@@ -39,34 +40,26 @@ _SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
            if name[0] == "B" and name[1:].isdigit()}
 
 
-class BootloaderPort:
+class BootloaderLink:
+    """The chip's UART as the host sees it, whatever carries it: SLIP, the baud rate, a pulled cable,
+    the byte counts. Subclasses carry the bytes (``_send``) and unplug (``_unplug``)."""
+
     def __init__(self, rom: EspRom):
         self.rom = rom
-        self._master, slave = pty.openpty()
-        tty.setraw(slave)
-        self.port = os.ttyname(slave)
-        os.close(slave)  # the host's open and close are then visible as the hang-up ending and starting
-        self._poll = select.poll()
-        self._poll.register(self._master, select.POLLIN | select.POLLHUP)
         self._decoder = slip.Decoder()
-        self._connected = False
-        self._idle = threading.Event()  # set while nobody has the port open (once the loop has seen it)
+        self._lock = threading.Lock()  # the chip's state, between the serving thread and tests
         self._pull: tuple[str, int] | None = None
         self._pull_seen = 0
         self._stop = threading.Event()
-        self._lock = threading.Lock()  # the chip's state, between this thread and tests
         self._thread: threading.Thread | None = None
         self.cable_pulled = threading.Event()
-        self.opens = 0  # times the host opened the port
         self.garbled = 0  # bytes lost to a baud-rate mismatch
         self.bytes_from_host = 0
         self.bytes_to_host = 0
         self.bytes_by_baud: dict[int, list[int]] = {}  # host port rate: [bytes from host, bytes to host]
         self._baud = 0  # the host's rate when the request being answered came in
 
-    # --- life cycle ---
-
-    def start(self) -> BootloaderPort:
+    def start(self):
         self._thread = threading.Thread(target=self._loop, name="esprom", daemon=True)
         self._thread.start()
         return self
@@ -75,9 +68,9 @@ class BootloaderPort:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._close_master()
+        self._unplug()
 
-    def __enter__(self) -> BootloaderPort:
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -89,16 +82,66 @@ class BootloaderPort:
             self.rom.reset(download)
             self._decoder = slip.Decoder()
 
-    def wait_closed(self, timeout: float = 5.0) -> bool:
-        """Wait until the emulator has seen the host close the port (so the next open resets the chip)."""
-        return self._idle.wait(timeout)
-
     def pull_cable(self, command: str, nth: int = 1) -> None:
         """Unplug when the ``nth`` ``command`` (e.g. "FLASH_DEFL_DATA") of the session arrives."""
         self._pull = (command, nth)
         self._pull_seen = 0
 
-    # --- the loop ---
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _unplug(self) -> None:
+        raise NotImplementedError
+
+    def _receive(self, data: bytes, host_baud: int) -> None:
+        """Bytes from the host at ``host_baud``: to the chip, and its answers back. Call with the lock held."""
+        self._baud = host_baud
+        self.bytes_from_host += len(data)
+        self.bytes_by_baud.setdefault(host_baud, [0, 0])[0] += len(data)
+        if self.rom.uart_baud is not None and host_baud != self.rom.uart_baud:
+            self.garbled += len(data)  # framing errors: the chip sees nothing it could decode
+            return
+        for packet in self._decoder.feed(data):
+            if self._pulls_at(packet):
+                self._unplug()
+                self.cable_pulled.set()
+                return
+            for reply in self.rom.handle(packet, host_baud or None):
+                self._transmit(slip.encode(reply))
+
+    def _transmit(self, data: bytes) -> None:
+        self._send(data)
+        self.bytes_to_host += len(data)
+        self.bytes_by_baud.setdefault(self._baud, [0, 0])[1] += len(data)
+
+    def _pulls_at(self, packet: bytes) -> bool:
+        if self._pull is None or len(packet) < 2 or OPS.get(packet[1]) != self._pull[0]:
+            return False
+        self._pull_seen += 1
+        return self._pull_seen == self._pull[1]
+
+
+class BootloaderPort(BootloaderLink):
+    """On a pseudo-terminal: ``port`` is its device, for the host to open."""
+
+    def __init__(self, rom: EspRom):
+        super().__init__(rom)
+        self._master, slave = pty.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        os.close(slave)  # the host's open and close are then visible as the hang-up ending and starting
+        self._poll = select.poll()
+        self._poll.register(self._master, select.POLLIN | select.POLLHUP)
+        self._connected = False
+        self._idle = threading.Event()  # set while nobody has the port open (once the loop has seen it)
+        self.opens = 0  # times the host opened the port and spoke
+
+    def wait_closed(self, timeout: float = 5.0) -> bool:
+        """Wait until the emulator has seen the host close the port (so the next open resets the chip)."""
+        return self._idle.wait(timeout)
 
     def _loop(self) -> None:
         while not self._stop.is_set() and not self.cable_pulled.is_set():
@@ -122,30 +165,8 @@ class BootloaderPort:
                 if e.errno != errno.EIO:
                     raise
                 continue
-            self.bytes_from_host += len(data)
-            self._receive(data)
-
-    def _receive(self, data: bytes) -> None:
-        host_baud = _SPEEDS.get(termios.tcgetattr(self._master)[4], 0)
-        self._baud = host_baud
-        self.bytes_by_baud.setdefault(host_baud, [0, 0])[0] += len(data)
-        with self._lock:
-            if self.rom.uart_baud is not None and host_baud != self.rom.uart_baud:
-                self.garbled += len(data)  # framing errors: the chip sees nothing it could decode
-                return
-            for packet in self._decoder.feed(data):
-                if self._pulls_at(packet):
-                    self._close_master()
-                    self.cable_pulled.set()
-                    return
-                for reply in self.rom.handle(packet, host_baud or None):
-                    self._send(slip.encode(reply))
-
-    def _pulls_at(self, packet: bytes) -> bool:
-        if self._pull is None or len(packet) < 2 or OPS.get(packet[1]) != self._pull[0]:
-            return False
-        self._pull_seen += 1
-        return self._pull_seen == self._pull[1]
+            with self._lock:
+                self._receive(data, _SPEEDS.get(termios.tcgetattr(self._master)[4], 0))
 
     def _send(self, data: bytes) -> None:
         view = memoryview(data)
@@ -156,15 +177,12 @@ class BootloaderPort:
                 if e.errno in (errno.EIO, errno.EBADF):
                     return
                 raise
-            self.bytes_to_host += written
-            self.bytes_by_baud.setdefault(self._baud, [0, 0])[1] += written
             view = view[written:]
 
-    def _close_master(self) -> None:
+    def _unplug(self) -> None:
         master, self._master = self._master, -1  # never close a number the process may have reused
         if master >= 0:
             os.close(master)
-
 
 def serve(chip_name: str, flash_dir: str | None = None) -> int:
     """``cupctl sim --serve --bootloader CHIP``: print ``port: <path>``, then serve until interrupted.
