@@ -180,6 +180,7 @@ def test_cupctl_flash_writes_and_verifies_the_image(board, firmware, name, capsy
     offset = chip(name).bootloader_offset
     assert port.rom.flash.read(offset + 2, 2) == image.read_bytes()[2:4]  # cupctl asks esptool to keep them
     assert {"MEM_END", "FLASH_DEFL_DATA", "SPI_FLASH_MD5"} <= set(port.rom.log)
+    assert port.rom.stub is not None and port.rom.stub.version == "2"  # esp-flasher-stub, esptool's default
     assert port.rom.uart_baud == 460800 and port.garbled == 0  # the host followed the chip to 460800 baud
     assert "Hash of data verified" in out
     assert out.rstrip().splitlines()[-1].startswith("flashed %s; next: press the board's RESET button" % image)

@@ -143,7 +143,7 @@ class EspRom:
     def reset(self, download: bool = True) -> None:
         """A chip reset: into the ROM loader (download mode), or running the app (which says nothing)."""
         self.mode = "rom" if download else "app"
-        self.stub: Stub | None = None
+        self.stub: Stub | None = None  # which of esptool's stubs runs, once one does
         self.uart_baud: int | None = None  # the ROM auto-bauds on the first SYNC
         self.regs = dict(self.chip.registers)
         self.ram: dict[int, bytearray] = {}
@@ -151,7 +151,6 @@ class EspRom:
         self.flash_limit = self.flash.size  # what SPI_SET_PARAMS says the flash holds
         self._mem: _Upload | None = None
         self._write: _Upload | None = None
-        self._compressed = False
         self._read: _Reading | None = None  # a stub READ_FLASH streaming
         self.resets += 1
 

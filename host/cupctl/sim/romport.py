@@ -29,11 +29,15 @@ import errno
 import os
 import pty
 import select
+import signal
 import termios
 import threading
 import tty
+from pathlib import Path
 
 from cupctl.sim import slip
+from cupctl.sim.espchips import chip
+from cupctl.sim.espflash import NorFlash
 from cupctl.sim.esprom import OPS, EspRom
 
 _SPEEDS = {getattr(termios, name): int(name[1:]) for name in dir(termios)
@@ -189,12 +193,6 @@ def serve(chip_name: str, flash_dir: str | None = None) -> int:
 
     With ``flash_dir`` the flash persists in ``<flash_dir>/<chip>.bin``: read at start, written at exit.
     """
-    import signal
-    from pathlib import Path
-
-    from cupctl.sim.espchips import chip
-    from cupctl.sim.espflash import NorFlash
-
     spec = chip(chip_name)
     flash = NorFlash(spec.flash_size)
     image = Path(flash_dir) / ("%s.bin" % spec.name) if flash_dir else None
