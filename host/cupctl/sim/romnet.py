@@ -32,10 +32,12 @@ import threading
 from esp_rfc2217_server.esp_port_manager import EspPortManager
 from esptool.reset import DEFAULT_RESET_DELAY, ClassicReset
 
+from cupctl.sim import slip
 from cupctl.sim.esprom import EspRom
 from cupctl.sim.romport import BootloaderLink
 
-EN_RISE_S = 0.005  # about 0.7 RC of the usual 10 kOhm and 1 uF on EN, shortened: long enough to need the sequence
+EN_RISE_S = 0.015  # EN through 10 kOhm and 1 uF reaches its threshold in about 1.4 RC: well inside the
+# sequence's 50 ms between releasing EN and releasing GPIO0, and past a thread's scheduling hiccups
 
 
 class _PortManager(EspPortManager):
@@ -115,6 +117,7 @@ class Rfc2217Bootloader(BootloaderLink):
         self.lines = _Lines(self._lines_changed)
         self._held = False  # EN low: the chip is in reset and hears nothing
         self._booting: threading.Timer | None = None
+        self._circuit = threading.Lock()  # lines change from the connection and from the server's reset thread
         self._client: _Connection | None = None
         self.boots: list[str] = []  # "download" or "flash", one per reset, for tests
         rom.reset(download=False)  # powered up with GPIO0 high: the app runs
@@ -122,25 +125,25 @@ class Rfc2217Bootloader(BootloaderLink):
     # --- the auto-reset circuit ---
 
     def _lines_changed(self) -> None:
-        dtr, rts = self.lines.dtr, self.lines.rts
-        en_low = rts and not dtr
-        if en_low and not self._held:
-            self._held = True
-            if self._booting is not None:
-                self._booting.cancel()
-                self._booting = None
-        elif not en_low and self._held:
-            self._held = False
-            self._booting = threading.Timer(self._en_rise_s, self._boot)
-            self._booting.start()
+        with self._circuit:
+            en_low = self.lines.rts and not self.lines.dtr
+            if en_low and not self._held:
+                self._held = True
+                if self._booting is not None:
+                    self._booting.cancel()
+                    self._booting = None
+            elif not en_low and self._held:
+                self._held = False
+                self._booting = threading.Timer(self._en_rise_s, self._boot)
+                self._booting.start()
 
     def _boot(self) -> None:
-        with self._lock:
+        with self._lock, self._circuit:
             if self._held:
                 return
             gpio0_low = self.lines.dtr and not self.lines.rts
             self.rom.reset(download=gpio0_low)
-            self._decoder = type(self._decoder)()
+            self._decoder = slip.Decoder()
             self.boots.append("download" if gpio0_low else "flash")
             self._transmit(self.rom.chip.boot_log(gpio0_low))
 
