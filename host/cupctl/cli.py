@@ -61,6 +61,7 @@ replay: cupctl replay re-runs a recording from a moment the device is idle (or i
   cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
   cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
   cupctl sim --serve                  start a virtual board; prints 'port: PATH' first
+  cupctl sim --serve --bootloader esp32s3   an emulated ESP32-S3 in download mode, for cupctl flash
   cupctl sim --demo                   the 'make sim' demo session""",
 }
 
@@ -221,7 +222,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     sub.add_argument("--board", default=None, help="virtual board's board file (--serve; default: the "
                      "scenario's board, else esp32-devkitc)")
-    sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve)")
+    sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve); with --bootloader, "
+                     "the folder that keeps the emulated flash as CHIP.bin")
+    sub.add_argument("--bootloader", choices=("esp32", "esp32s3", "esp32c3"), help="with --serve: an emulated "
+                     "ESP serial bootloader (ROM loader and esptool's flasher stub) for esptool and cupctl flash, "
+                     "instead of the firmware (docs/esprom.md)")
     sub.add_argument("--link", choices=("unpaced", "uart115200", "usb"), default=None,
                      help="how the virtual board's port is paced (--serve): a 115200-baud UART bridge, native "
                           "USB (writes wait for a host that stops reading, then drop), or as fast as the pty "
@@ -269,8 +274,9 @@ def do_flash(args) -> int:
     chip = flashing.image_chip(args.image)  # refuse a wrong file before touching any port
     if args.chip and args.chip != chip:
         raise flashing.FlashError("%s is built for %s, not %s: refusing to flash" % (args.image, chip, args.chip))
-    flashing.flash(args.image, args.port or find_port(), chip, args.erase)
-    print("flashed %s; next: cupctl deploy --board <name>" % args.image)
+    reset = flashing.flash(args.image, args.port or find_port(), chip, args.erase)
+    print("flashed %s; next: %scupctl deploy --board <name>" % (
+        args.image, "" if reset else "press the board's RESET button (this port cannot reset it), then "))
     return 0
 
 
@@ -555,13 +561,21 @@ def do_replay(args) -> int:
 
 
 def do_sim(args) -> int:
+    if args.bootloader and not args.serve:
+        raise ValueError("--bootloader goes with --serve")
     if args.serve + args.demo + (args.scenario is not None and not args.serve) != 1:
         raise ValueError("choose one of --scenario FILE, --serve [--scenario FILE] or --demo")
     if args.serve:
-        from cupctl.sim import vboard
-
         if args.flash:
             check_folder(args.flash, "flash folder")
+        if args.bootloader:
+            if args.scenario or args.board or args.link:
+                raise ValueError("--bootloader serves the chip's bootloader alone: no --scenario, --board or --link")
+            from cupctl.sim import romport
+
+            return romport.serve(args.bootloader, args.flash)
+        from cupctl.sim import vboard
+
         return vboard.serve(args.board, args.flash, args.scenario, link=args.link)
     if args.demo:
         from cupctl.sim import demo
