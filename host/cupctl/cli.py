@@ -57,6 +57,9 @@ replay: cupctl replay re-runs a recording from a moment the device is idle (or i
     "replay": """examples:
   cupctl replay tests/traces/static.csv
   cupctl replay session.csv --runtime micropython""",
+    "completion": """examples:
+  cupctl completion bash > ~/.local/share/bash-completion/completions/cupctl
+  cupctl completion zsh > ~/.zfunc/_cupctl    (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)""",
     "sim": """examples:
   cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
   cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
@@ -232,6 +235,9 @@ def _parser() -> argparse.ArgumentParser:
                           "USB (writes wait for a host that stops reading, then drop), or as fast as the pty "
                           "(default: $CUPCTL_VBOARD_LINK, else unpaced)")
     sub.add_argument("--out", default="out", metavar="DIR", help="demo output folder (default: out)")
+
+    sub = verb("completion", "Print the shell completion script for cupctl (bash, zsh or tcsh).")
+    sub.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     return parser
 
 
@@ -558,6 +564,13 @@ def do_replay(args) -> int:
         for violation in report.violations:
             print("%s: SAFETY %s" % (path, violation))
     return 1 if failed else 0
+
+
+def do_completion(args) -> int:
+    import shtab
+
+    print(shtab.complete(_parser(), shell=args.shell))
+    return 0
 
 
 def do_sim(args) -> int:
