@@ -156,8 +156,9 @@ class Bridge:
             self.log("bridge: the board refused %r: %s" % (command, message))
 
     def _link_lost(self, error: LinkError, stop: threading.Event) -> None:
-        self.log("bridge: link lost (%s); retrying every %g s" % (error, RETRY_S))
-        self._set_status("link-lost", error=str(error))
+        if self._status["state"] != "link-lost":  # once per loss, not once per try
+            self.log("bridge: link lost (%s); retrying every %g s" % (error, RETRY_S))
+            self._set_status("link-lost", error=str(error))
         while self._awaiting:
             command, remote = self._awaiting.popleft()
             if remote:

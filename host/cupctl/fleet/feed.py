@@ -4,6 +4,10 @@
 and checksum-checked by cupctl.telemetry), so the monitor, the recorder or a dashboard take either source.
 The bridge's retained status is kept in ``feed.status``; ``on_status`` hears every change.
 
+QoS 1 is at least once: a line whose acknowledgement was lost in a broker restart comes again,
+late. The feed drops such repeats (a telemetry line's seq and t_ms, an event's whole line, among the
+last REPEAT_WINDOW lines), so a recording holds each line once.
+
 ``durable=True`` (a recording) subscribes at QoS 1 in a session the broker keeps for SESSION_S while
 this client is away, so a broker restart or a network blip loses nothing; a live view subscribes at
 QoS 0 and sees only fresh lines after a reconnect.
@@ -16,6 +20,7 @@ import queue
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 from cupctl.fleet import BrokerError, topics
@@ -23,6 +28,7 @@ from cupctl.fleet import broker as brokers
 from cupctl.telemetry import Record, parse_line
 
 SESSION_S = 600
+REPEAT_WINDOW = 4096  # more than the bridge lets wait unacknowledged (outbox.WINDOW)
 
 
 class BrokerFeed:
@@ -35,12 +41,21 @@ class BrokerFeed:
         self._on_status = on_status
         self._durable = durable
         self._queue: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self._recent: set[bytes] = set()
+        self._recent_order: deque[bytes] = deque()
+        self.repeats = 0
         client_id = "cupctl-%s-%s-%s-%d" % ("rec" if durable else "mon", device, socket.gethostname()[:20],
                                             os.getpid())
         self.client = broker.client(client_id)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
-        broker.connect(self.client, session_expiry_s=SESSION_S if durable else 0)
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        if not broker.connect(self.client, session_expiry_s=SESSION_S if durable else 0) and \
+                not subscribed.wait(10):  # from here on, nothing published is missed
+            brokers.disconnect(self.client)
+            raise BrokerError("the broker at %s did not confirm the subscription to %s" % (
+                broker.url, topics.topic(device, "#")))
 
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:
         if not reason.is_failure and not flags.session_present:  # a kept session keeps its subscriptions
@@ -69,8 +84,20 @@ class BrokerFeed:
                     self._on_status(topics.parse_json(payload))
                 continue
             record = parse_line(payload)
-            if record is not None and record.kind in "TE":
+            if record is not None and record.kind in "TE" and not self._repeated(payload):
                 yield record
+
+    def _repeated(self, line: bytes) -> bool:
+        """A line seen among the last REPEAT_WINDOW: a telemetry line carries its seq and device time, so
+        two equal lines are one line sent twice (and an event's time, kind and detail, the same)."""
+        if line in self._recent:
+            self.repeats += 1
+            return True
+        self._recent.add(line)
+        self._recent_order.append(line)
+        if len(self._recent_order) > REPEAT_WINDOW:
+            self._recent.discard(self._recent_order.popleft())
+        return False
 
     def wait_status(self, timeout: float = 3.0) -> dict:
         """The bridge's retained status (what board, what rate); BrokerError if no bridge ever published one."""

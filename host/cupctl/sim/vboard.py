@@ -153,6 +153,10 @@ class VirtualBoard:
         """The host keeps the port open but reads nothing for ``seconds`` (a hung monitor, a full buffer)."""
         self._host_stalled_until = time.monotonic() + seconds
 
+    def press_reset(self) -> None:
+        """The board's reset button, from any thread: the board's own loop carries it out."""
+        os.write(self._control_keep, b"R\n")
+
     def line_noise(self, data: bytes) -> None:
         """Put raw bytes on the line, as a noisy cable or a glitching bridge would."""
         self._send(data)
