@@ -41,7 +41,10 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, folder: Path, users: dict[str, str], acl: str = ACL, port: int | None = None):
+    def __init__(self, folder: Path, users: dict[str, str], acl: str = ACL, port: int | None = None,
+                 tls: bool = False):
+        """``tls``: a second listener, ``tls_port``, with a certificate of this folder's own CA
+        (``ca.crt``; ``client.crt`` and ``client.key`` for a client), which asks clients for theirs."""
         self.exe = executable()
         if self.exe is None:
             raise FileNotFoundError("mosquitto is not installed (Debian: apt-get install mosquitto)")
@@ -62,6 +65,13 @@ class Mosquitto:
             "persistence true\npersistence_location %s/\nmax_queued_messages 100000\nuser root\n"
             "log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\n" % (
                 self.port, passwd, self.folder / "acl", self.folder / "data", self.folder / "mosquitto.log"))
+        self.tls_port = None
+        if tls:
+            self.tls_port = free_port()
+            make_certificates(self.folder)
+            with open(self.folder / "mosquitto.conf", "a") as conf:
+                conf.write("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n" % (
+                    self.tls_port, self.folder / "ca.crt", self.folder / "broker.crt", self.folder / "broker.key"))
         self.proc: subprocess.Popen | None = None
         self.url = "mqtt://%%s@127.0.0.1:%d" % self.port  # % user
 
@@ -103,3 +113,36 @@ class Mosquitto:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def make_certificates(folder: Path) -> None:
+    """A CA, a broker certificate for 127.0.0.1 and a client certificate, all signed by that CA."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def issue(name, issuer, issuer_key, ca=False, san=None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer or subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        cert = builder.sign(issuer_key or key, hashes.SHA256())
+        (folder / (name + ".crt")).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (folder / (name + ".key")).write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return cert, key
+
+    ca, ca_key = issue("ca", None, None, ca=True)
+    issue("broker", ca.subject, ca_key, san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    issue("client", ca.subject, ca_key)

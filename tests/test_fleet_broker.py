@@ -323,3 +323,28 @@ def wait_until(predicate, what, timeout=60.0):
     while not predicate():
         assert time.monotonic() < deadline, "not within %g s: %s" % (timeout, what)
         time.sleep(0.05)
+
+
+def test_tls_with_a_client_certificate_and_a_refused_unknown_ca(tmp_path, mosquitto_exe, make_vboard, capsys,
+                                                                 monkeypatch):
+    from cupctl import cli
+
+    with Mosquitto(tmp_path / "tls-broker", USERS, tls=True) as mosquitto:
+        certs = mosquitto.folder
+        url = "mqtts://cup1@127.0.0.1:%d" % mosquitto.tls_port
+        monkeypatch.setenv("CUPCTL_MQTT_PASSWORD", USERS["cup1"])
+        code = cli.main(["bridge", "--mqtt", url, "--port", "/dev/null"])  # the system's CAs do not know ours
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith("cupctl bridge: error: TLS with the broker at %s failed" % url), err
+
+        clinic = Clinic(mosquitto)  # the operator on the plain listener sees what arrives over TLS
+        clinic.subscribe("cupctl/cup1/#")
+        job = Cupctl("cup1", "bridge", "--mqtt", url, "--port", make_vboard().port, "--tls-ca", str(certs / "ca.crt"),
+                     "--tls-cert", str(certs / "client.crt"), "--tls-key", str(certs / "client.key"))
+        try:
+            clinic.wait(lambda c: statuses(c)[-1:] == ["online"] and len(c.telemetry("cup1")) >= 20,
+                        "lines over TLS")
+        finally:
+            job.stop()
+            clinic.close()
