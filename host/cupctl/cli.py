@@ -35,6 +35,7 @@ EPILOG = {
     "monitor": """examples:
   cupctl monitor
   cupctl monitor --port /dev/ttyUSB0 --teleplot
+  cupctl monitor --foxglove           live in Foxglove: open connection ws://127.0.0.1:8765
   cupctl monitor --mqtt mqtt://clinic@broker.local --device cup1   through the broker (docs/mqtt.md)""",
     "record": """examples:
   cupctl record -o session.csv
@@ -205,6 +206,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
     serial_port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
+    sub.add_argument("--foxglove", nargs="?", const=8765, type=int, metavar="PORT", help="also serve the "
+                     "records live to Foxglove on ws://127.0.0.1:PORT (default 8765; needs cupctl[foxglove])")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     as_json(sub, "one line per telemetry row and event (JSON Lines)")
     broker(sub)
@@ -431,6 +434,8 @@ def do_monitor(args) -> int:
         from cupctl.fleet import verbs
 
         return verbs.monitor(args)
+    from cupctl import foxglove_live
+
     with _link(args) as link:
         if args.json:
             show = _print_json
@@ -438,7 +443,8 @@ def do_monitor(args) -> int:
             print("monitoring %s (Ctrl-C to quit)" % link.port)
             show = live.View(teleplot=args.teleplot).show
         try:
-            live.follow(link, show, duration_s=args.duration)
+            with foxglove_live.tee(show, args.foxglove) as show:
+                live.follow(link, show, duration_s=args.duration)
         except KeyboardInterrupt:
             if not args.json:
                 print()

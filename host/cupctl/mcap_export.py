@@ -63,20 +63,30 @@ def export(trace: Trace, path: str | Path) -> list[str]:
         rows = writer.register_channel("/telemetry", MessageEncoding.JSON, _schema(writer, telemetry_schema(
             trace.columns)))
         events = writer.register_channel("/event", MessageEncoding.JSON, _schema(writer, EVENT_SCHEMA))
-        state, fault = trace.columns.index("state"), trace.columns.index("fault")
         for index, (row, at) in enumerate(zip(trace.rows, times)):
-            message = dict(zip(trace.columns, row))
-            message.update(vacuum_kpa=message["vacuum_pa"] / 1000, target_kpa=message["target_pa"] / 1000,
-                           state_name=STATE_NAMES[row[state]] if 0 <= row[state] < len(STATE_NAMES) else "?",
-                           fault_name=faults.NAMES.get(row[fault], "?"))
-            writer.add_message(rows, log_time=at, publish_time=at, sequence=index, data=_json(message))
+            writer.add_message(rows, log_time=at, publish_time=at, sequence=index,
+                               data=_json(telemetry_message(trace.columns, row)))
         for index, (before, text) in enumerate(trace.events):
             at = times[min(before, len(times) - 1)]
-            t_ms, kind, detail = (text.split(",", 2) + ["", ""])[:3]
-            message = {"t_ms": int(t_ms) if t_ms.isdigit() else t_ms, "kind": kind, "detail": detail}
-            writer.add_message(events, log_time=at, publish_time=at, sequence=index, data=_json(message))
+            writer.add_message(events, log_time=at, publish_time=at, sequence=index, data=_json(event_message(text)))
         writer.finish()
     return ["/telemetry", "/event"]
+
+
+def telemetry_message(columns: tuple[str, ...], row) -> dict:
+    """One row as a /telemetry message: every column, and kPa and names for plots and tables."""
+    message = dict(zip(columns, row))
+    state, fault = message["state"], message["fault"]
+    message.update(vacuum_kpa=message["vacuum_pa"] / 1000, target_kpa=message["target_pa"] / 1000,
+                   state_name=STATE_NAMES[state] if 0 <= state < len(STATE_NAMES) else "?",
+                   fault_name=faults.NAMES.get(fault, "?"))
+    return message
+
+
+def event_message(text: str) -> dict:
+    """An event line's text (``t_ms,kind,detail``) as an /event message."""
+    t_ms, kind, detail = (text.split(",", 2) + ["", ""])[:3]
+    return {"t_ms": int(t_ms) if t_ms.isdigit() else t_ms, "kind": kind, "detail": detail}
 
 
 def _schema(writer: Writer, schema: dict) -> int:

@@ -7,7 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from cupctl import live
+from cupctl import foxglove_live, live
 from cupctl.fleet import BrokerError
 from cupctl.fleet.broker import Broker
 from cupctl.fleet.feed import BrokerFeed, devices
@@ -57,7 +57,8 @@ def monitor(args) -> int:
         if not args.json:
             print("monitoring %s through %s (Ctrl-C to quit)" % (device, broker.url), flush=True)
         try:
-            follow(feed, show, args.duration)
+            with foxglove_live.tee(show, args.foxglove) as show:
+                follow(feed, show, args.duration)
         except KeyboardInterrupt:
             if not args.json:
                 print()
