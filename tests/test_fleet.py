@@ -120,10 +120,13 @@ def test_while_the_broker_is_away_the_oldest_telemetry_goes_and_events_stay():
     for payload, seq in ((b"T1", 1), (b"E1", None), (b"T2", 2), (b"T3", 3), (b"T4", 4), (b"T5", 5)):
         box.put("x", payload, seq)
     assert client.published == [] and box.held == 4
-    assert box.dropped == 2 and box.dropped_seq == (1, 2)
+    assert box.dropped == 2 and box.dropped_runs == [[1, 2]]
+    for seq in (1, 2, 3, 4):  # the board rebooted: its sequence starts again
+        box.put("x", b"T%d'" % seq, seq)
+    assert box.dropped == 6 and box.dropped_runs == [[1, 5], [1, 1]]
     box.on_connect()
     assert box.pump() == 4
-    assert client.published == [b"E1", b"T3", b"T4", b"T5"]  # the event first, where it was
+    assert client.published == [b"E1", b"T2'", b"T3'", b"T4'"]  # the event first, where it was
 
 
 def test_after_a_reconnect_nothing_overtakes_what_paho_resends():

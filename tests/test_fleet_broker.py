@@ -245,6 +245,39 @@ def test_a_broker_restart_loses_nothing_and_the_bridge_reconnects_by_itself(brok
     feed.close()
 
 
+def test_beyond_its_buffer_the_bridge_drops_the_oldest_lines_and_says_which(broker, make_vboard):
+    got, states = [], []
+    feed = BrokerFeed(settings(broker, "clinic"), "cup1", durable=True,
+                      on_status=lambda status: states.append(status))
+    reader = threading.Thread(target=lambda: got.extend(feed.records(timeout=30)), daemon=True)
+    reader.start()
+    vb = make_vboard()
+    job = bridge(broker, "cup1", vb, "--rate", "50", "--buffer", "20")
+    try:
+        wait_until(lambda: len(got) >= 20, "lines through the broker")
+        broker.stop()
+        job.wait_for("broker away")
+        vb.press_reset()  # a boot event while away: kept, however full the buffer
+        job.wait_for("the board rebooted")
+        sent = vb.bytes_to_host
+        wait_until(lambda: vb.bytes_to_host > sent + 60 * 63, "60 more lines from the board: 40 too many")
+        broker.start()
+        job.wait_for("dropped telemetry seq")
+        wait_until(lambda: states and states[-1].get("dropped", 0) > 0, "the drops in the retained status")
+    finally:
+        output = job.stop()
+    runs, total = re.search(r"dropped telemetry seq ([\d., ]+) while the broker was away \((\d+) dropped in all\)",
+                            output).groups()
+    total = int(total)
+    assert sum(int(b) - int(a) + 1 for a, b in (run.split("..") for run in runs.split(", "))) == total
+    counts = summary(output)
+    assert counts["dropped"] == total == states[-1]["dropped"] > 0 and counts["unsent"] == 0
+    wait_until(lambda: sum(r.kind == "T" for r in got) >= counts["telemetry"] - total, "every line kept")
+    assert sum(r.kind == "T" for r in got) == counts["telemetry"] - total  # exactly the dropped ones are missing
+    assert any(",boot," in "," + r.text for r in got if r.kind == "E")
+    feed.close()
+
+
 def test_a_recording_through_the_broker_replays_bit_exact(broker, make_vboard, tmp_path):
     vb = make_vboard()
     job = bridge(broker, "cup1", vb, "--allow-remote-start")  # the loop rate: one row per tick

@@ -31,14 +31,13 @@ DRAIN_S = 5.0  # at exit, how long to wait for the broker to take what is still 
 class Bridge:
     def __init__(self, broker: brokers.Broker, device: str, port: str | None, baud: int = BAUD,
                  rate: int | None = None, allow_start: bool = False, buffer_lines: int = 30000,
-                 log: Callable[[str], None] = print, open_link: Callable[[str | None, int], Link] = Link):
+                 log: Callable[[str], None] = print):
         self.broker = broker
         self.device = topics.check_device_id(device)
         self.port, self.baud, self.rate = port, baud, rate
         self.allow_start = allow_start
         self.buffer_lines = buffer_lines
         self.log = log
-        self._open_link = open_link
         self.counts = {"telemetry": 0, "event": 0, "command": 0}
         self.info: dict[str, str] = {}
         self._status: dict = {"state": "starting"}
@@ -63,7 +62,7 @@ class Bridge:
         try:
             while not stop.is_set():
                 try:
-                    with self._open_link(self.port, self.baud) as link:
+                    with Link(self.port, self.baud) as link:
                         self._serve(link, stop)
                 except LinkError as e:
                     if not self._linked:
@@ -214,11 +213,11 @@ class Bridge:
 
     def _pump(self) -> None:
         self.outbox.pump()
-        if self.outbox.dropped_seq is not None and not self.outbox.held:
-            first, last = self.outbox.dropped_seq
-            self.outbox.dropped_seq = None
-            self.log("bridge: dropped telemetry seq %d..%d while the broker was away (%d dropped in all)" % (
-                first, last, self.outbox.dropped))
+        if self.outbox.dropped_runs and not self.outbox.held:
+            runs = ", ".join("%d..%d" % tuple(run) for run in self.outbox.dropped_runs)
+            self.outbox.dropped_runs = []
+            self.log("bridge: dropped telemetry seq %s while the broker was away (%d dropped in all)" % (
+                runs, self.outbox.dropped))
             self._publish_status()
 
     def _result(self, command: str, ok: bool, text: str) -> None:

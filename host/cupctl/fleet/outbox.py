@@ -29,7 +29,7 @@ class Outbox:
         self._generation = 0  # connections so far
         self._settled = -1  # the connection whose earlier messages are all acknowledged
         self.dropped = 0
-        self.dropped_seq: tuple[int, int] | None = None  # first and last dropped since the last report
+        self.dropped_runs: list[list[int]] = []  # [first, last] seq of each run dropped since the last report
 
     # --- paho's callbacks (its network thread) ---
 
@@ -101,5 +101,7 @@ class Outbox:
         self._held.extendleft(reversed(kept))
         self._held_telemetry -= 1
         self.dropped += 1
-        first = self.dropped_seq[0] if self.dropped_seq else seq
-        self.dropped_seq = (first, seq)
+        if self.dropped_runs and seq == self.dropped_runs[-1][1] + 1:
+            self.dropped_runs[-1][1] = seq
+        else:  # the first drop, or the sequence started again (a reboot) or jumped
+            self.dropped_runs.append([seq, seq])
