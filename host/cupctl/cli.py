@@ -157,8 +157,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--baud", type=int, help="baud rate (default: $CUPCTL_BAUD, then the config file, "
                          "then 115200)")
 
-    def broker(sub, url_help="the broker, instead of a serial port"):
-        sub.add_argument("--mqtt", metavar="URL", help="mqtt://USER@HOST[:PORT] or mqtts://...: " + url_help)
+    def broker(sub, url_help="the broker, instead of a serial port", required=False):
+        sub.add_argument("--mqtt", metavar="URL", required=required, help="mqtt://USER@HOST[:PORT] or "
+                         "mqtts://...: " + url_help)
         sub.add_argument("--password-file", metavar="FILE", help="the broker password (default: "
                          "$CUPCTL_MQTT_PASSWORD)")
         sub.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s) to check the broker against (turns "
@@ -225,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub = verb("bridge", "Connect one board to an MQTT broker: publish its lines, take stop/ack commands.")
     serial_port(sub)
-    broker(sub, "the broker; USER is the device's id unless --device")
+    broker(sub, "the broker; USER is the device's id unless --device", required=True)
     device(sub, "the user in --mqtt")
     sub.add_argument("--allow-remote-start", action="store_true", help="also pass `start` commands from the "
                      "broker (the device still checks them against its limits)")
