@@ -114,6 +114,8 @@ class VirtualBoard:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return  # stopped already: its descriptors' numbers may belong to another board by now
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
