@@ -84,6 +84,8 @@ def record(args) -> int:
 
     with BrokerFeed(broker, device, durable=True, on_status=on_status) as feed:
         status = feed.wait_status()
+        if status.get("state") != "online":
+            print("note: %s: %s; the recording goes on when lines come" % (device, _status_text(status)))
         info = {key: str(value) for key, value in (status.get("info") or {}).items()}
         loop_hz, rate = info.get("loop_hz"), status.get("rate_hz")
         if loop_hz and rate and int(rate) < int(loop_hz):
