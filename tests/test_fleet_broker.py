@@ -332,6 +332,9 @@ def test_the_bridge_rides_out_an_unplugged_board(broker, make_vboard, tmp_path):
         job.wait_for("board back")
         clinic.wait(lambda c: statuses(c)[-1:] == ["online"] and len(c.telemetry("cup1")) > before + 20,
                     "online again, lines flowing")
+        job.proc.kill()  # the bridge itself dies: the broker publishes its last will
+        clinic.wait(lambda c: statuses(c)[-1:] == ["offline"], "the last will")
+        assert json.loads([p for t, p in clinic.messages if t == "cupctl/cup1/status"][-1])["reason"] == "bridge lost"
     finally:
         job.stop()
         clinic.close()
