@@ -84,3 +84,17 @@ def run_mp(micropython):
 def run_wasm(wasm):
     """Run a script on the 32-bit WebAssembly port, like ``run_mp``; return stdout."""
     return _script_runner(wasm, mpwasm.wasm_env(MPCASES))
+
+
+@pytest.fixture(scope="session")
+def mosquitto_exe():
+    """Debian's mosquitto broker; fails under CI=true (where .ci/run installs it), skips with the reason elsewhere."""
+    from tests import broker
+
+    exe = broker.executable()
+    if exe and shutil.which("mosquitto_passwd", path=os.environ.get("PATH", "") + ":/usr/bin"):
+        return exe
+    reason = "mosquitto and mosquitto_passwd not installed (Debian: apt-get install mosquitto; .ci/run installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)

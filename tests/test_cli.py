@@ -13,7 +13,8 @@ from cupctl import cli, trace
 from cupctl.sim import scenario, virtual_time
 from tests.conftest import ROOT
 
-VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl")
+VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl",
+         "bridge", "export")
 
 
 def run(capsys, *argv):

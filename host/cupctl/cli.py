@@ -34,10 +34,13 @@ EPILOG = {
   cupctl session status | stop | ack""",
     "monitor": """examples:
   cupctl monitor
-  cupctl monitor --port /dev/ttyUSB0 --teleplot""",
+  cupctl monitor --port /dev/ttyUSB0 --teleplot
+  cupctl monitor --foxglove           live in Foxglove: open connection ws://127.0.0.1:8765
+  cupctl monitor --mqtt mqtt://clinic@broker.local --device cup1   through the broker (docs/mqtt.md)""",
     "record": """examples:
   cupctl record -o session.csv
   cupctl record -o long.csv --reconnect --duration 2400
+  cupctl record -o cup1.csv --mqtt mqtt://clinic@broker.local --device cup1
 
 replay: cupctl replay re-runs a recording from a moment the device is idle (or its boot).
   A recording started during a session cannot replay that session: it replays from the
@@ -60,6 +63,15 @@ replay: cupctl replay re-runs a recording from a moment the device is idle (or i
     "completion": """examples:
   cupctl completion bash > ~/.local/share/bash-completion/completions/cupctl
   cupctl completion zsh > ~/.zfunc/_cupctl    (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)""",
+    "bridge": """examples:
+  CUPCTL_MQTT_PASSWORD=... cupctl bridge --mqtt mqtt://cup1@broker.local --port /dev/ttyUSB0
+  cupctl bridge --mqtt mqtts://cup2@broker.local:8883 --tls-ca ca.crt --password-file cup2.pw --port u1
+  cupctl bridge --mqtt mqtt://cup3@broker.local --allow-remote-start --rate 50
+
+topics (docs/mqtt.md): cupctl/ID/telemetry, /event, /status (retained), /cmd (stop, ack), /result
+  mosquitto_pub -t cupctl/cup1/cmd -m stop -u clinic -P ...""",
+    "export": """examples:
+  cupctl export session.csv --mcap session.mcap    open it in Foxglove: /telemetry, /event""",
     "sim": """examples:
   cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
   cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
@@ -116,14 +128,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.config import ConfigError
     from cupctl.deploy import DeployError
     from cupctl.flashing import FlashError
+    from cupctl.fleet import BrokerError
     from cupctl.link import LinkError
     from cupctl.mpunix import RuntimeUnavailable
     from cupctl.outputs import OutputError
     from cupctl.sim.scenario import ScenarioError
     from cupctl.trace import TraceError
 
-    return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, OutputError, RuntimeUnavailable,
-            ScenarioError, TraceError, ValueError)
+    return (BoardFileError, BrokerError, ConfigError, DeployError, FlashError, LinkError, OutputError,
+            RuntimeUnavailable, ScenarioError, TraceError, ValueError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -147,6 +160,19 @@ def _parser() -> argparse.ArgumentParser:
         port(sub)
         sub.add_argument("--baud", type=int, help="baud rate (default: $CUPCTL_BAUD, then the config file, "
                          "then 115200)")
+
+    def broker(sub, url_help="the broker, instead of a serial port", required=False):
+        sub.add_argument("--mqtt", metavar="URL", required=required, help="mqtt://USER@HOST[:PORT] or "
+                         "mqtts://...: " + url_help)
+        sub.add_argument("--password-file", metavar="FILE", help="the broker password (default: "
+                         "$CUPCTL_MQTT_PASSWORD)")
+        sub.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s) to check the broker against (turns "
+                         "TLS on)")
+        sub.add_argument("--tls-cert", metavar="FILE", help="client certificate, with --tls-key")
+        sub.add_argument("--tls-key", metavar="FILE", help="the client certificate's private key")
+
+    def device(sub, default):
+        sub.add_argument("--device", metavar="ID", help="device id on the broker (default: %s)" % default)
 
     def as_json(sub, what):
         sub.add_argument("--json", action="store_true", help="print %s as JSON, for scripts" % what)
@@ -185,8 +211,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
     serial_port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
+    sub.add_argument("--foxglove", nargs="?", const=8765, type=int, metavar="PORT", help="also serve the "
+                     "records live to Foxglove on ws://127.0.0.1:PORT (default 8765; needs cupctl[foxglove])")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     as_json(sub, "one line per telemetry row and event (JSON Lines)")
+    broker(sub)
+    device(sub, "the only device on the broker")
 
     sub = verb("record", "Record telemetry to a trace CSV, durably.")
     serial_port(sub)
@@ -195,6 +225,25 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--reconnect", action="store_true", help="if the cable drops, wait for the board and go on")
     sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, "
                      "one row per tick, as replay needs)")
+    broker(sub)
+    device(sub, "the only device on the broker")
+
+    sub = verb("bridge", "Connect one board to an MQTT broker: publish its lines, take stop/ack commands.")
+    serial_port(sub)
+    broker(sub, "the broker; USER is the device's id unless --device", required=True)
+    device(sub, "the user in --mqtt")
+    sub.add_argument("--allow-remote-start", action="store_true", help="also pass `start` commands from the "
+                     "broker (the device still checks them against its limits)")
+    sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, so a "
+                     "recording from the broker replays)")
+    sub.add_argument("--buffer", type=int, default=30000, metavar="LINES", help="telemetry lines held while "
+                     "the broker is away; beyond, the oldest are dropped and reported (default: 30000, 5 "
+                     "minutes at 100 Hz)")
+
+    sub = verb("export", "Convert a trace CSV for other tools: MCAP for Foxglove.")
+    sub.add_argument("trace", help="trace CSV")
+    sub.add_argument("--mcap", required=True, metavar="OUT.mcap", help="write an MCAP file: /telemetry and "
+                     "/event channels with JSON schemas")
 
     sub = verb("info", "Show the connected board's firmware version, board file, chip and limits.")
     serial_port(sub)
@@ -394,6 +443,12 @@ def _confirm_checklist() -> bool:
 def do_monitor(args) -> int:
     from cupctl import live
 
+    if args.mqtt:
+        from cupctl.fleet import verbs
+
+        return verbs.monitor(args)
+    from cupctl import foxglove_live
+
     with _link(args) as link:
         if args.json:
             show = _print_json
@@ -401,7 +456,8 @@ def do_monitor(args) -> int:
             print("monitoring %s (Ctrl-C to quit)" % link.port)
             show = live.View(teleplot=args.teleplot).show
         try:
-            live.follow(link, show, duration_s=args.duration)
+            with foxglove_live.tee(show, args.foxglove) as show:
+                live.follow(link, show, duration_s=args.duration)
         except KeyboardInterrupt:
             if not args.json:
                 print()
@@ -420,6 +476,10 @@ def do_record(args) -> int:
     from cupctl import live
     from cupctl.link import LinkError
 
+    if args.mqtt:
+        from cupctl.fleet import verbs
+
+        return verbs.record(args)
     check_file(args.output, "trace")
     recorder = None
     end = time.monotonic() + args.duration if args.duration else None
@@ -452,6 +512,23 @@ def do_record(args) -> int:
         if recorder is not None:
             recorder.close()
     print("\nrecorded %d rows to %s (%d sequence gaps)" % (recorder.count, args.output, recorder.gaps))
+    return 0
+
+
+def do_bridge(args) -> int:
+    from cupctl.fleet import verbs
+
+    return verbs.bridge(args)
+
+
+def do_export(args) -> int:
+    from cupctl import mcap_export, trace
+
+    check_file(args.mcap, "MCAP file")
+    data = trace.read(args.trace)
+    channels = mcap_export.export(data, args.mcap)
+    print("exported %d rows and %d events of %s to %s (%s)" % (
+        len(data.rows), len(data.events), args.trace, args.mcap, ", ".join(channels)))
     return 0
 
 

@@ -118,6 +118,8 @@ class VirtualBoard:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return  # stopped already: its descriptors' numbers may belong to another board by now
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -156,6 +158,10 @@ class VirtualBoard:
     def stall_host(self, seconds: float) -> None:
         """The host keeps the port open but reads nothing for ``seconds`` (a hung monitor, a full buffer)."""
         self._host_stalled_until = time.monotonic() + seconds
+
+    def press_reset(self) -> None:
+        """The board's reset button, from any thread: the board's own loop carries it out."""
+        os.write(self._control_keep, b"R\n")
 
     def line_noise(self, data: bytes) -> None:
         """Put raw bytes on the line, as a noisy cable or a glitching bridge would."""
