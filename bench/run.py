@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 
-from bench import deploy, parsing, simulation
+from bench import deploy, flash_wire, mqtt_load, parsing, simulation
 from bench.common import ROOT, machine
 from cupctl import boards, mpunix, telemetry
 from cupctl.sim import runner
@@ -74,6 +74,8 @@ BENCHMARKS = {
     "regulation": regulation_quality,
     "silent_sensor": silent_sensor,
     "deploy": deploy.run,
+    "flash_wire": flash_wire.run,
+    "mqtt_load": mqtt_load.main,
 }
 
 

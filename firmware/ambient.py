@@ -20,10 +20,6 @@ class Ambient:
         self._band_pa = board.rest_pa_s * _WINDOW_MS // 1000
         self._agree_pa = board.ambient_agree_pa
         self.trusted_pa = trusted_pa
-        self._sum = 0
-        self._count = 0
-        self._previous = 0
-        self.holding = False  # the last window was at rest, but below the trusted ambient
         self.restart()
 
     def restart(self):
@@ -31,7 +27,7 @@ class Ambient:
         self._sum = 0
         self._count = 0
         self._previous = 0
-        self.holding = False
+        self.holding = False  # the last window was at rest, but below the trusted ambient
 
     def sample(self, pressure_pa):
         """Take one fresh vented reading. Returns the ambient once at rest and trusted, else 0."""

@@ -90,6 +90,7 @@ class Board:
         self.button_active_low = flag("button.active_low")
         # loop
         self.loop_hz = number("loop_hz")
+        self.period_ms = 1000 // self.loop_hz  # the tick's true period: rates per tick use it, not loop_hz
         self.watchdog_ms = number("watchdog_ms")
         self.telemetry_hz = number("telemetry_hz")
         # limits, in the tick's units
@@ -120,6 +121,10 @@ class Board:
         self.regulator_ff = number("regulator.ff")
         self.regulator_bleed_band_pa = _pa(number("regulator.bleed_band_kpa"))
         self.cups = _cups(data, self.warnings)
+
+    def per_tick(self, per_s):
+        """A rate per second as the change in one tick."""
+        return per_s * self.period_ms // 1000
 
     def max_target_pa_for(self, cup):
         """Highest target a session on ``cup`` may ask for: below the duty-cap band."""

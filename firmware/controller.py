@@ -32,7 +32,7 @@ _SETTLE_MS = const(200)  # readings from the first moments after the valve opens
 class Controller:
     def __init__(self, board, sensor, pump, valve, led, button, watchdog=None, deadman=None, memory=None):
         self.board = board
-        self.period_ms = 1000 // board.loop_hz
+        self.period_ms = board.period_ms
         self.sensor = sensor
         self.led = led
         self.button = button
@@ -49,7 +49,7 @@ class Controller:
         self.cup = None
         self.heartbeat_ms = 0
         self.ambient_pa = 0  # the zero of the vacuum readings
-        self._rise_per_tick = max(1, board.soft_ramp_pa_s * self.period_ms // 1000)
+        self._rise_per_tick = board.per_tick(board.soft_ramp_pa_s)  # >= 10 Pa: the registry's lowest rates
         # Telemetry fields, updated every tick.
         self.t_ms = 0
         self.target_pa = 0
@@ -120,12 +120,10 @@ class Controller:
             self.latch(faults.UNEXPECTED_RESET)
 
     def resume(self, now, ambient_pa):
-        """Continue from a known idle state and ambient (replaying a recording begun after boot)."""
+        """Before the first tick: continue from a known idle state and ambient (replaying a
+        recording begun after boot). The first tick starts the clocks, as after a boot."""
         self.ambient_pa = ambient_pa
         self.ambient.trusted_pa = ambient_pa
-        self.t_ms = now
-        self._phase_start = now
-        self.supervisor.arm(now)
         self._start_code = 0
         self._enter(IDLE)
 

@@ -75,7 +75,7 @@ def watchdog(timeout_ms):
 
 def deadman(board, pump, valve):
     """The pump's dead-man switch, expired by a timer every loop period (see deadman.py)."""
-    period = 1000 // board.loop_hz
+    period = board.period_ms
     switch = Deadman(pump, valve, board.deadman_ms, period)
     machine.Timer(_DEADMAN_TIMER_ID).init(mode=machine.Timer.PERIODIC, period=period, callback=switch.expire)
     return switch

@@ -26,22 +26,15 @@ _REPEATS = 2
 
 
 class PumpObserver:
-    def __init__(self, board, period_ms):
-        default = board.pump_rise_pa_s * period_ms // 1000
+    def __init__(self, board):
+        default = board.per_tick(board.pump_rise_pa_s)
         self._default_gain = default if default < _MAX_GAIN_PA else _MAX_GAIN_PA
         self._disagree_pa = board.disagree_pa
-        self.gain = 0  # Pa per tick at full duty (1000), an upper bound
-        self._learned = False
-        self._window_start_pa = 0
-        self._window_duty = 0
-        self._counts = -1
-        self._unseen_pa = 0
-        self._repeats = 0
         self.reset(0)
 
     def reset(self, vacuum_pa):
         """Forget the cup: a new session may have another cup on other tissue."""
-        self.gain = self._default_gain
+        self.gain = self._default_gain  # Pa per tick at full duty (1000), an upper bound
         self._learned = False
         self._window_start_pa = vacuum_pa
         self._window_duty = 0

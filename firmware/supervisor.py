@@ -18,8 +18,8 @@ _ALWAYS = 0  # rule runs in every state
 _SESSION = 1  # rule runs only while a session holds vacuum
 _MIN_VACUUM_PA = -5000  # cup pressure 5 kPa above ambient: a vacuum pump cannot do that
 _RUNAWAY_DRIFT_PA_S = 500  # slow drifts (a cooling cup, tissue creep) are not a pump
-_MAX_TICKS = 20  # between two readings: far beyond sensor_timeout_ms, keeps products < 2^30
-_RUNAWAY_BLEEDS = 3  # this many overshoots on a steady target within leak_timeout_ms: a pump stuck on
+_MAX_TICKS = 20  # ticks between two readings counted at most: keeps products < 2^30 (a longer gap
+# explains less than it might: the safe side)
 
 
 class Reading:
@@ -43,10 +43,13 @@ class _ActuationWindow:
     """
 
     def __init__(self):
+        self._pending_duty = 0
+        self.restart()
+
+    def restart(self):
         self.duty_sum = 0
         self.duty_max = 0
         self.ticks = 0
-        self._pending_duty = 0
 
     def add(self, duty):
         pending = self._pending_duty
@@ -60,11 +63,6 @@ class _ActuationWindow:
         """The highest duty that may show in the next reading, the pending one included."""
         return self._pending_duty if self._pending_duty > self.duty_max else self.duty_max
 
-    def restart(self):
-        self.duty_sum = 0
-        self.duty_max = 0
-        self.ticks = 0
-
 
 class Supervisor:
     def __init__(self, board, pump, valve, deadman=None):
@@ -72,7 +70,7 @@ class Supervisor:
         self._pump = pump
         self._valve = valve
         self._deadman = deadman
-        self._observer = PumpObserver(board, 1000 // board.loop_hz)
+        self._observer = PumpObserver(board)
         self._idle_limit_pa = min(cup.hard_limit_pa for cup in board.cups)
         self.hard_limit_pa = self._idle_limit_pa
         self._taper_limit_pa = self._idle_limit_pa
@@ -87,13 +85,11 @@ class Supervisor:
         self._leak_ref_pa = 0
         self._leak_since = 0
         self._window = _ActuationWindow()
-        self._ticks = 0  # ticks checked since boot
-        self._bleed_ticks = [-(1 << 29)] * _RUNAWAY_BLEEDS  # when the last bleeds began
-        self._bleed_index = 0
-        self._bleed_window_ticks = board.leak_timeout_ms * board.loop_hz // 1000
+        self._bleed_window_ticks = board.leak_timeout_ms // board.period_ms
+        self._forget_bleeds()
         self._last_pressure_pa = 0
         self._runaway_sum = 0
-        self._runaway_drift_pa = _RUNAWAY_DRIFT_PA_S * 1000 // board.loop_hz // 1000
+        self._runaway_drift_pa = board.per_tick(_RUNAWAY_DRIFT_PA_S)
         self._session_start = 0
         self._heartbeat_ms = 0
         self._last_heartbeat = 0
@@ -112,6 +108,11 @@ class Supervisor:
             (self._heartbeat, _SESSION),
         )
 
+    def _forget_bleeds(self):
+        self._window_left = 0  # checks left in the window of the last bleed
+        self._window_left_before = 0  # and of the one before
+        self._bled_thrice = False
+
     def begin_session(self, now, hard_limit_pa, heartbeat_ms, reading, lift_limit_pa=0):
         """``lift_limit_pa``: where the tissue reaches max_lift_mm; the duty tapers to 0 there too."""
         self.hard_limit_pa = hard_limit_pa
@@ -120,10 +121,9 @@ class Supervisor:
         self._session_start = now
         self._heartbeat_ms = heartbeat_ms
         self._last_heartbeat = now
-        self._leak_since = now
-        self._leak_ref_pa = reading.vacuum_pa
-        self._frozen_since = now
-        self._frozen_counts = -1
+        self._forget_bleeds()  # overshoots count within one session
+        # The leak and frozen clocks need no restart: the session's first check sees the pump off
+        # (the cup was vented until now), which restarts both.
         self._observer.reset(reading.vacuum_pa)
 
     def end_session(self):
@@ -162,7 +162,12 @@ class Supervisor:
 
     def check(self, now, reading):
         """Run every applicable rule on this tick's reading; latch the first that fires."""
-        self._ticks += 1
+        # Each bleed's window counts down (bounded, unlike ticks since boot: 31-bit small ints
+        # run out after 124 days at 100 Hz).
+        if self._window_left:
+            self._window_left -= 1
+        if self._window_left_before:
+            self._window_left_before -= 1
         if reading.fresh:
             if self.session:
                 self._observer.observe(reading.counts, reading.vacuum_pa, self._window.duty_sum)
@@ -227,26 +232,20 @@ class Supervisor:
         code = reading.code
         if code >= 0:
             self._last_good_ms = now
-            return 0
-        if code == mprls.ERR_BUS:
+        elif code == mprls.ERR_BUS:
             self._last_error = faults.SENSOR_BUS
         elif code == mprls.ERR_BUSY:
             self._last_error = faults.SENSOR_TIMEOUT
         else:  # not powered, integrity or saturation: the sensor says its data is bad
             return faults.SENSOR_STATUS
-        if ticks_diff(now, self._last_good_ms) > self._board.sensor_timeout_ms:
-            return self._last_error
-        return 0
+        return self._last_error if ticks_diff(now, self._last_good_ms) > self._board.sensor_timeout_ms else 0
 
     def _implausible(self, now, reading):
-        if not reading.fresh:
-            return 0
         board = self._board
-        if reading.pressure_pa < board.plausible_min_pa or reading.pressure_pa > board.plausible_max_pa:
-            return faults.SENSOR_IMPLAUSIBLE
-        if reading.vacuum_pa < _MIN_VACUUM_PA:
-            return faults.SENSOR_IMPLAUSIBLE
-        return 0
+        pressure = reading.pressure_pa
+        bad = (pressure < board.plausible_min_pa or pressure > board.plausible_max_pa
+               or reading.vacuum_pa < _MIN_VACUUM_PA)
+        return faults.SENSOR_IMPLAUSIBLE if reading.fresh and bad else 0
 
     def _emergency_button(self, now, reading):
         return faults.EMERGENCY if reading.button else 0
@@ -256,8 +255,10 @@ class Supervisor:
 
     def _count_bleed(self):
         """The regulator opens the valve while the target holds or rises: the vacuum overshot."""
-        self._bleed_ticks[self._bleed_index] = self._ticks
-        self._bleed_index = (self._bleed_index + 1) % _RUNAWAY_BLEEDS
+        if self._window_left_before:  # the two before are both within a window: three in one
+            self._bled_thrice = True
+        self._window_left_before = self._window_left
+        self._window_left = self._bleed_window_ticks
 
     def _pump_runaway(self, now, reading):
         """The vacuum rises faster than the commanded duty can explain: something else pumps.
@@ -278,10 +279,7 @@ class Supervisor:
         if self._runaway_sum > self._board.runaway_rise_pa:
             return faults.PUMP_RUNAWAY
         # A pump stuck on that the valve can still bleed: overshoot after overshoot on a steady target.
-        oldest = self._bleed_ticks[self._bleed_index]
-        if self.session and self._ticks - oldest <= self._bleed_window_ticks:
-            return faults.PUMP_RUNAWAY
-        return 0
+        return faults.PUMP_RUNAWAY if self.session and self._bled_thrice else 0
 
     def _disagrees(self, now, reading):
         return faults.SENSOR_DISAGREES if self._observer.disagrees() else 0
@@ -290,10 +288,7 @@ class Supervisor:
         if self.duty == 0 or reading.counts != self._frozen_counts:
             self._frozen_counts = reading.counts
             self._frozen_since = now
-            return 0
-        if ticks_diff(now, self._frozen_since) > self._board.frozen_ms:
-            return faults.SENSOR_FROZEN
-        return 0
+        return faults.SENSOR_FROZEN if ticks_diff(now, self._frozen_since) > self._board.frozen_ms else 0
 
     def _leak(self, now, reading):
         board = self._board
@@ -306,27 +301,17 @@ class Supervisor:
         ):
             self._leak_ref_pa = vacuum
             self._leak_since = now
-            return 0
-        if ticks_diff(now, self._leak_since) > board.leak_timeout_ms:
-            return faults.LEAK
-        return 0
+        return faults.LEAK if ticks_diff(now, self._leak_since) > board.leak_timeout_ms else 0
 
     def _leak_duty(self):
-        """The duty that counts as working hard: the board's, or less where the caps allow less."""
-        duty = self._board.leak_duty
+        """The duty that counts as working hard: the board's, or less where the rate cap allows less
+        (the board file keeps leak_duty within pump.max_duty)."""
         cap = self._observer.duty_cap()
-        if cap < duty:
-            duty = cap
-        if self._board.pump_max_duty < duty:
-            duty = self._board.pump_max_duty
-        return duty
+        return cap if cap < self._board.leak_duty else self._board.leak_duty
 
     def _over_duration(self, now, reading):
-        if ticks_diff(now, self._session_start) > self._board.max_session_ms:
-            return faults.OVER_DURATION
-        return 0
+        return faults.OVER_DURATION if ticks_diff(now, self._session_start) > self._board.max_session_ms else 0
 
     def _heartbeat(self, now, reading):
-        if self._heartbeat_ms and ticks_diff(now, self._last_heartbeat) > self._heartbeat_ms:
-            return faults.HEARTBEAT
-        return 0
+        late = self._heartbeat_ms and ticks_diff(now, self._last_heartbeat) > self._heartbeat_ms
+        return faults.HEARTBEAT if late else 0

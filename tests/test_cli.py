@@ -1,6 +1,9 @@
 """Every CLI command, with esptool and the serial port mocked at their boundary."""
 
+import shutil
 import struct
+import subprocess
+import sys
 
 import protocol
 import pytest
@@ -11,7 +14,7 @@ from cupctl.sim import scenario, virtual_time
 from tests.conftest import ROOT
 
 VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl",
-         "history", "dashboard")
+         "bridge", "export", "history", "dashboard")
 
 
 def run(capsys, *argv):
@@ -264,3 +267,19 @@ def test_monitor_view_forwards_to_teleplot_on_localhost(capsys):
         receiver.close()
     assert ">vacuum_pa:29000\n" in payload and ">pump_duty:420\n" in payload
     assert "vacuum  29.0 kPa" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_completion_completes_verbs_and_choices(tmp_path):
+    script = tmp_path / "cupctl.bash"
+    script.write_text(subprocess.run([sys.executable, "-m", "cupctl.cli", "completion", "bash"], capture_output=True,
+                                     text=True, check=True).stdout)
+
+    def complete(*words):
+        line = 'source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _shtab_cupctl; echo "${COMPREPLY[@]}"' % (
+            script, " ".join(words), len(words) - 1)
+        return subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout.split()
+
+    assert complete("cupctl", "ses") == ["session"]
+    assert set(complete("cupctl", "session", "")) >= {"start", "stop", "status", "ack"}
+    assert "--bootloader" in complete("cupctl", "sim", "--")

@@ -30,6 +30,7 @@ def device(mocker):
 # verb -> argv with {path} for the output under test; ext: the file kind it expects
 FILE_OUTPUTS = {
     "plot -o": (["plot", TRACE, "-o", "{path}"], ".png"),
+    "export --mcap": (["export", TRACE, "--mcap", "{path}"], ".mcap"),
     "record -o": (["record", "-o", "{path}", "--port", "/dev/ttyFAKE"], ".csv"),
     "session --record": (["session", "start", "static", "target=30", "--yes", "--record", "{path}", "--port",
                           "/dev/ttyFAKE"], ".csv"),

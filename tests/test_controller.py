@@ -311,3 +311,80 @@ def test_a_weak_pump_running_on_its_own_is_caught_while_idle(board):
     rig.run(25000)
     assert rig.ctl.fault == faults.NOT_VENTED and rig.ctl.state == FAULT
     assert 1500 < rig.cup.vacuum_pa < 5000
+
+
+def test_stop_during_a_fault_vents_at_once_whatever_the_outputs_show(board):
+    """A stop is the operator's vent button: it acts now, not at the next tick."""
+    rig = Rig(board)
+    rig.run(3000)
+    rig.ctl.latch(faults.HEARTBEAT)
+    rig.ctl.valve.hold()  # say a maker's REPL closed the valve and ran the pump meanwhile
+    rig.ctl.pump.set(400)
+    rig.ctl.stop()
+    assert rig.ctl.valve.vented and rig.ctl.pump.duty == 0 and rig.ctl.state == FAULT
+
+
+def test_resume_trusts_the_given_ambient(board):
+    """Replaying from mid-recording: a cup at rest below the resumed ambient has not vented."""
+    rig = Rig(board, Cup(vacuum_pa=1999))  # below 2 kPa the rim no longer leaks in this cup
+    rig.cup.stuck_closed = True
+    rig.ctl.resume(0, AMBIENT_PA)
+    rig.run(5000)
+    assert rig.ctl.fault == faults.NOT_VENTED
+
+
+def test_vent_timeout_boundary(board):
+    rig = Rig(board)
+    rig.run(3000)
+    rig.start(target=30)
+    rig.run(15000)
+    rig.ctl.stop()
+    rig.cup.stuck_closed = True  # the cup never vents
+    rig.start(target=30)
+    phase_start = rig.t - 10  # start() runs after the last tick
+    while rig.ctl.state == PREPARE:
+        rig.run(10)
+    assert rig.ctl.fault == faults.VENT_TIMEOUT
+    assert rig.t - 10 - phase_start == board.vent_timeout_ms + 10  # the first tick past the timeout
+
+
+def test_the_fault_led_blinks_256_ms_on_256_ms_off(board):
+    rig = Rig(board)
+    rig.run(3000)
+    rig.ctl.latch(faults.HEARTBEAT)
+    lit = 1 if board.led_active_high else 0
+    seen = {}
+    for _ in range(103):
+        now = rig.t
+        rig.run(10)
+        seen[now % 1024] = rig.led_pin.level == lit
+    assert [t for t in sorted(seen) if seen[t]] == [t for t in sorted(seen) if 256 <= t % 512]
+
+
+def test_boot_stores_the_ambient_it_found_as_idle(board):
+    rtc = SimRTC()
+    rig = Rig(board, memory=BootMemory(rtc))
+    while rig.ctl.state == PREPARE:
+        rig.run(10)
+    assert rig.ctl.state == IDLE
+    kept = BootMemory(rtc)  # what the next boot would read
+    assert kept.ambient_pa == rig.ctl.ambient_pa and not kept.in_session
+
+
+def test_a_zero_count_reading_trips_implausible_in_one_tick(board):
+    rig = Rig(board)
+    rig.run(3000)
+    rig.cup.counts = lambda: 0
+    rig.run(10)
+    assert rig.ctl.fault == faults.SENSOR_IMPLAUSIBLE
+
+
+def test_an_ambient_out_of_range_while_idle_is_not_taken_as_the_zero(board):
+    high = board.ambient_max_pa - 2000
+    rig = Rig(board, Cup(ambient_pa=high))
+    rig.run(3000)
+    zero = rig.ctl.ambient_pa
+    assert rig.ctl.state == IDLE and abs(zero - high) <= 20
+    rig.cup.ambient_pa = board.ambient_max_pa + 1000  # the sensor drifts past the plausible ambient
+    rig.run(5000)
+    assert rig.ctl.ambient_pa == zero and rig.ctl.fault == faults.NONE

@@ -3,10 +3,15 @@
 Each test pins a behaviour that mutation testing (make mutate) found unpinned.
 """
 
-import faults
-import pytest
-from supervisor import Supervisor
+import json
 
+import boardcfg
+import faults
+import mprls
+import pytest
+from supervisor import Supervisor, _ActuationWindow
+
+from tests.conftest import DEFAULT_BOARD
 from tests.test_supervisor import Pump, Valve, good_reading, slow_pump_board
 
 
@@ -167,3 +172,274 @@ def test_bleeds_spread_wider_than_the_window_are_not_a_runaway(board):
             reading.counts += 1
             sup.actuate(reading, 30000, 0, tick != spacing - 1)  # one overshoot bled per spacing
             assert sup.check(t, reading) == faults.NONE
+
+
+def with_limits(**limits):
+    data = json.loads(DEFAULT_BOARD.read_text())
+    data["limits"]["pump_rise_kpa_s"] = 10  # a slow declared pump: the observer's cap never binds
+    for key, value in limits.items():
+        section, _, name = key.rpartition("__")
+        data[section or "limits"][name] = value
+    return boardcfg.load(data)
+
+
+def test_the_actuation_window_books_each_duty_one_call_late():
+    window = _ActuationWindow()
+    for duty in (500, 0, 0):
+        window.add(duty)
+    # 500 and the first 0 are booked; the last 0 is pending, and the highest duty that acted is kept
+    assert (window.duty_sum, window.duty_max, window.ticks, window.bound_duty()) == (500, 500, 3, 500)
+    window.restart()
+    assert (window.duty_sum, window.duty_max, window.ticks) == (0, 0, 0)
+    window.add(300)  # books the pending 0; 300 may still act before the next reading
+    assert (window.duty_sum, window.duty_max, window.bound_duty()) == (0, 0, 300)
+
+
+def test_a_zero_count_reading_is_a_reading_and_implausible(board):
+    """Counts of 0 are a broken sensor's data, not a bus error: the implausible rule names it."""
+    sup, reading = session(board)
+    reading.code = reading.counts = 0
+    reading.pressure_pa = 0
+    reading.vacuum_pa = 100000
+    assert sup.check(10, reading) == faults.SENSOR_IMPLAUSIBLE
+
+
+def test_any_lift_limit_below_the_hard_limit_tapers_even_one_pascal(board):
+    sup = Supervisor(slow_pump_board(), Pump(), Valve())
+    sup.begin_session(0, board.cups[0].hard_limit_pa, 0, good_reading(vacuum_pa=0), lift_limit_pa=1)
+    assert sup.duty_cap(0) == 0
+
+
+def test_one_pascal_of_headroom_keeps_the_tapers_duty():
+    board = with_limits(cap_band_kpa=1)
+    sup = Supervisor(board, Pump(), Valve())
+    hard = board.cups[0].hard_limit_pa
+    sup.begin_session(0, hard, 0, good_reading(vacuum_pa=0))
+    assert sup.duty_cap(hard - 1) == board.pump_max_duty * 1 // board.cap_band_pa > 0
+    assert sup.duty_cap(hard) == 0
+
+
+def test_a_trip_reports_the_pump_off(board):
+    sup, reading = session(slow_pump_board())
+    sup.actuate(reading, 30000, 800, True)
+    assert sup.duty == 800
+    sup.trip(faults.LEAK)
+    assert sup.duty == 0 and sup._pump.duty == 0 and sup._valve.vented
+
+
+def _bleeds(board, bleed_at, until):
+    """Hold a steady target; vent (bleed an overshoot) at the given iterations. The last fault."""
+    sup, reading = session(board)
+    fault = faults.NONE
+    for i in range(1, until + 1):
+        reading.counts += 1
+        sup.actuate(reading, 30000, 0, i not in bleed_at)
+        fault = sup.check(i * 10, reading)
+    return fault
+
+
+@pytest.mark.parametrize("late,fault", [(0, faults.PUMP_RUNAWAY), (1, faults.NONE)])
+def test_three_bleeds_within_the_leak_timeout_at_the_edge(board, late, fault):
+    window = board.leak_timeout_ms // board.period_ms  # ticks
+    last = window + 1 + late  # from the tick before the first bleed to the check after the third
+    assert _bleeds(board, (2, 4, last), last) == fault
+
+
+@pytest.mark.parametrize("session_first", [True, False], ids=["session", "idle"])
+def test_runaway_boundary_from_boot(board, session_first):
+    """The very first comparison, in a session or idle (the vent books no duty): at the bound, no trip."""
+    drift = board.per_tick(500)
+    for extra, fault in ((0, faults.NONE), (1, faults.PUMP_RUNAWAY)):
+        sup = Supervisor(board, Pump(), Valve())
+        reading = good_reading()
+        if session_first:
+            sup.begin_session(0, board.cups[0].hard_limit_pa, 0, reading)
+        sup.arm(0)
+        sup.check(0, reading)
+        sup.actuate(reading, 0, 0, True)
+        reading.counts += 1
+        reading.pressure_pa -= board.runaway_rise_pa + drift + extra
+        reading.vacuum_pa += board.runaway_rise_pa + drift + extra
+        assert sup.check(10, reading) == fault, extra
+
+
+def test_unexplained_rises_add_up_to_the_pascal(board):
+    """A rise of 1 Pa beyond the drift, then one of exactly the bound: together, past it."""
+    sup, reading = session(board)
+    drift = board.per_tick(500)
+    for t, rise in ((10, 0), (20, 1 + drift), (30, board.runaway_rise_pa + drift)):
+        reading.counts += 1
+        reading.pressure_pa -= rise
+        fault = sup.check(t, reading)
+        sup.actuate(reading, 30000, 0, True)
+    assert fault == faults.PUMP_RUNAWAY
+
+
+def test_ticks_without_a_reading_neither_add_nor_explain(board):
+    """Readings every other tick: each rise is judged once, against the drift of the two ticks."""
+    sup, reading = session(board)
+    drift = board.per_tick(500)
+    per_reading = 91  # excess over the two ticks' drift
+    expected = board.runaway_rise_pa // per_reading + 1  # the first reading that takes the sum past the bound
+    stale = good_reading()
+    stale.code, stale.fresh = mprls.ERR_BUSY, False
+    fresh_seen = 0
+    t = 0
+    while True:
+        t += 10
+        if t % 20:
+            stale.counts, stale.pressure_pa, stale.vacuum_pa = reading.counts, reading.pressure_pa, reading.vacuum_pa
+            fault = sup.check(t, stale)
+            sup.actuate(stale, 30000, 0, True)
+            continue
+        if fresh_seen:
+            reading.pressure_pa -= per_reading + 2 * drift
+        fresh_seen += 1
+        reading.counts += 1
+        fault = sup.check(t, reading)
+        sup.actuate(reading, 30000, 0, True)
+        if fault:
+            break
+    assert fault == faults.PUMP_RUNAWAY and fresh_seen - 1 == expected
+
+
+@pytest.mark.parametrize("rise_beyond_20_ticks,fault", [(-4, faults.NONE), (0, faults.NONE), (1, faults.PUMP_RUNAWAY)])
+def test_a_long_sensor_gap_explains_at_most_twenty_ticks_of_drift(rise_beyond_20_ticks, fault):
+    """A board that tolerates 300 ms without a reading: 25 busy ticks, then one reading."""
+    board = with_limits(sensor_timeout_ms=300)
+    sup = Supervisor(board, Pump(), Valve())
+    reading = good_reading()
+    sup.arm(0)
+    sup.check(0, reading)
+    sup.actuate(reading, 0, 0, True)
+    busy = good_reading()
+    busy.code, busy.fresh = mprls.ERR_BUSY, False
+    for t in range(10, 260, 10):
+        assert sup.check(t, busy) == faults.NONE
+        sup.actuate(busy, 0, 0, True)
+    drift = board.per_tick(500)
+    reading.counts += 1
+    reading.pressure_pa -= board.runaway_rise_pa + 20 * drift + rise_beyond_20_ticks
+    assert sup.check(260, reading) == fault
+
+
+@pytest.mark.parametrize("edge", ["duty", "target", "rise"])
+def test_leak_rule_edges(edge):
+    """Working hard means at least leak_duty; near the target or rising by more than the minimum is fine.
+
+    Each case holds one input exactly at its edge for longer than leak_timeout_ms."""
+    board = slow_pump_board()
+    sup, reading = session(board)
+    rise = board.leak_min_rise_pa
+    target = 30000
+    duty = board.leak_duty
+    reading.vacuum_pa = 10000
+    expected = faults.LEAK
+    if edge == "target":
+        reading.vacuum_pa = target - rise  # close enough to the target: not a leak
+        expected = faults.NONE
+    fault = faults.NONE
+    t = 0
+    while t <= board.leak_timeout_ms + 50:
+        t += 10
+        reading.counts += 1
+        if edge == "rise" and t == 500:
+            reading.vacuum_pa += rise  # rising by exactly the minimum is not rising
+        fault = sup.check(t, reading)
+        sup.actuate(reading, target, duty, True)
+        if fault:
+            break
+    assert fault == expected
+
+
+def test_a_pump_capped_below_leak_duty_still_counts_as_working_hard():
+    """The leak rule must not go blind where the observer's rate cap keeps the pump below leak_duty."""
+    board = with_limits(pump_rise_kpa_s=2000)
+    sup, reading = session(board)
+    reading.vacuum_pa = 10000
+    cap = min(board.pump_max_duty, sup.duty_cap(reading.vacuum_pa))
+    assert cap < board.leak_duty
+    fault = faults.NONE
+    for t in range(10, board.leak_timeout_ms + 200, 10):
+        reading.counts += 1
+        fault = sup.check(t, reading)
+        sup.actuate(reading, 30000, 1000, True)
+        if fault:
+            break
+    assert fault == faults.LEAK
+
+
+def test_a_pump_at_the_smallest_duty_still_freezes_the_sensor_clock(board):
+    sup, reading = session(slow_pump_board())
+    for t in range(10, 1000, 10):
+        fault = sup.check(t, reading)  # the counts never change
+        sup.actuate(reading, 30000, 1, True)
+        if fault:
+            break
+    assert fault == faults.SENSOR_FROZEN
+
+
+@pytest.mark.parametrize("late,fault", [(0, faults.NONE), (1, faults.SENSOR_FROZEN)])
+def test_frozen_boundary(board, late, fault):
+    sup, reading = session(slow_pump_board())
+    sup.actuate(reading, 30000, 300, True)
+    sup.check(10, reading)  # the frozen clock starts at this reading
+    sup.actuate(reading, 30000, 300, True)
+    assert sup.check(10 + board.frozen_ms + late, reading) == fault
+
+
+def test_overshoots_count_within_one_session(board):
+    """Two bleeds at the end of one session and one at the start of the next are not three."""
+    sup, reading = session(board)
+    t = 0
+    for hold in (True, False, True, False):  # two overshoots bled
+        t += 10
+        reading.counts += 1
+        sup.actuate(reading, 30000, 0, hold)
+        assert sup.check(t, reading) == faults.NONE
+    sup.end_session()
+    sup.begin_session(t, board.cups[0].hard_limit_pa, 0, reading)
+    for hold in (True, False, True):
+        t += 10
+        reading.counts += 1
+        sup.actuate(reading, 30000, 0, hold)
+        assert sup.check(t, reading) == faults.NONE
+
+
+@pytest.mark.parametrize("pump_rise_kpa_s,duty", [(10, 10), (11.1, 9)], ids=["gain-x-duty-1000", "999"])
+def test_the_pumps_explained_rise_is_the_bound_exactly(pump_rise_kpa_s, duty):
+    """explained = gain * duty // 1000 (+ drift): one pascal more than that and the bound, and it trips."""
+    for extra, fault in ((0, faults.NONE), (1, faults.PUMP_RUNAWAY)):
+        board = with_limits(pump_rise_kpa_s=pump_rise_kpa_s, runaway_rise_kpa=0.3)
+        sup, reading = session(board)
+        gain = board.per_tick(board.pump_rise_pa_s)
+        sup.check(10, reading)
+        sup.actuate(reading, 30000, duty, True)
+        reading.counts += 1
+        reading.pressure_pa -= gain * duty // 1000 + board.per_tick(500) + board.runaway_rise_pa + extra
+        assert sup.check(20, reading) == fault, extra
+
+
+def test_an_acknowledged_fault_keeps_the_runaway_evidence(board):
+    """A rise the pump cannot explain is not forgiven by another fault and its acknowledgement;
+    the reading that tripped is not a reference (it may be the fault)."""
+    sup, reading = session(board)
+    drift = board.per_tick(500)
+    sup.check(10, reading)
+    sup.actuate(reading, 30000, 0, True)
+    reading.counts += 1
+    reading.pressure_pa -= board.runaway_rise_pa - 100 + drift  # 100 Pa short of a runaway
+    assert sup.check(20, reading) == faults.NONE
+    sup.actuate(reading, 30000, 0, True)
+    reading.counts += 1
+    reading.button = True
+    assert sup.check(30, reading) == faults.EMERGENCY
+    sup.actuate(reading, 0, 0, False)
+    reading.button = False
+    assert sup.acknowledge(False)
+    for t in (40, 50):
+        reading.counts += 1
+        reading.pressure_pa -= 110 + drift  # the first rise sets the new reference; the second is judged
+        fault = sup.check(t, reading)
+        sup.actuate(reading, 0, 0, False)
+    assert fault == faults.PUMP_RUNAWAY

@@ -36,10 +36,13 @@ EPILOG = {
     "monitor": """examples:
   cupctl monitor
   cupctl monitor --port /dev/ttyUSB0 --teleplot
+  cupctl monitor --foxglove           live in Foxglove: open connection ws://127.0.0.1:8765
+  cupctl monitor --mqtt mqtt://clinic@broker.local --device cup1   through the broker (docs/mqtt.md)
   cupctl monitor --patient P-0042     a session found running goes into the history under P-0042""",
     "record": """examples:
   cupctl record -o session.csv
   cupctl record -o long.csv --reconnect --duration 2400
+  cupctl record -o cup1.csv --mqtt mqtt://clinic@broker.local --device cup1
 
 replay: cupctl replay re-runs a recording from a moment the device is idle (or its boot).
   A recording started during a session cannot replay that session: it replays from the
@@ -75,10 +78,23 @@ $XDG_DATA_HOME/cupctl/history.sqlite (~/.local/share/cupctl/history.sqlite).""",
   cupctl dashboard --listen 0.0.0.0:8765   other machines too: every request needs the access
                                       token (dashboard_token in the config file, else a new one,
                                       printed at start)""",
+    "completion": """examples:
+  cupctl completion bash > ~/.local/share/bash-completion/completions/cupctl
+  cupctl completion zsh > ~/.zfunc/_cupctl    (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)""",
+    "bridge": """examples:
+  CUPCTL_MQTT_PASSWORD=... cupctl bridge --mqtt mqtt://cup1@broker.local --port /dev/ttyUSB0
+  cupctl bridge --mqtt mqtts://cup2@broker.local:8883 --tls-ca ca.crt --password-file cup2.pw --port u1
+  cupctl bridge --mqtt mqtt://cup3@broker.local --allow-remote-start --rate 50
+
+topics (docs/mqtt.md): cupctl/ID/telemetry, /event, /status (retained), /cmd (stop, ack), /result
+  mosquitto_pub -t cupctl/cup1/cmd -m stop -u clinic -P ...""",
+    "export": """examples:
+  cupctl export session.csv --mcap session.mcap    open it in Foxglove: /telemetry, /event""",
     "sim": """examples:
   cupctl sim --scenario examples/scenarios/static.toml --record out/static.csv --plot out/static.png
   cupctl sim --scenario examples/scenarios/leak-burst.toml --record out/leak.csv --runtime micropython
-  cupctl sim --serve                  start a virtual board; prints 'port: /dev/pts/N'
+  cupctl sim --serve                  start a virtual board; prints 'port: PATH' first
+  cupctl sim --serve --bootloader esp32s3   an emulated ESP32-S3 in download mode, for cupctl flash
   cupctl sim --demo                   the 'make sim' demo session""",
 }
 
@@ -132,14 +148,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from cupctl.config import ConfigError
     from cupctl.deploy import DeployError
     from cupctl.flashing import FlashError
+    from cupctl.fleet import BrokerError
     from cupctl.link import LinkError
     from cupctl.mpunix import RuntimeUnavailable
     from cupctl.outputs import OutputError
     from cupctl.sim.scenario import ScenarioError
     from cupctl.trace import TraceError
 
-    return (BoardFileError, ConfigError, DeployError, FlashError, LinkError, OutputError, RuntimeUnavailable,
-            ScenarioError, TraceError, ValueError)  # HistoryError and DashboardError are ValueErrors
+    return (BoardFileError, BrokerError, ConfigError, DeployError, FlashError, LinkError, OutputError,
+            RuntimeUnavailable, ScenarioError, TraceError, ValueError)  # HistoryError and DashboardError: ValueErrors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,6 +180,19 @@ def _parser() -> argparse.ArgumentParser:
         port(sub)
         sub.add_argument("--baud", type=int, help="baud rate (default: $CUPCTL_BAUD, then the config file, "
                          "then 115200)")
+
+    def broker(sub, url_help="the broker, instead of a serial port", required=False):
+        sub.add_argument("--mqtt", metavar="URL", required=required, help="mqtt://USER@HOST[:PORT] or "
+                         "mqtts://...: " + url_help)
+        sub.add_argument("--password-file", metavar="FILE", help="the broker password (default: "
+                         "$CUPCTL_MQTT_PASSWORD)")
+        sub.add_argument("--tls-ca", metavar="FILE", help="CA certificate(s) to check the broker against (turns "
+                         "TLS on)")
+        sub.add_argument("--tls-cert", metavar="FILE", help="client certificate, with --tls-key")
+        sub.add_argument("--tls-key", metavar="FILE", help="the client certificate's private key")
+
+    def device(sub, default):
+        sub.add_argument("--device", metavar="ID", help="device id on the broker (default: %s)" % default)
 
     def as_json(sub, what):
         sub.add_argument("--json", action="store_true", help="print %s as JSON, for scripts" % what)
@@ -213,10 +243,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = verb("monitor", "Live view of vacuum, target, duty, valve, state and faults.")
     serial_port(sub)
     sub.add_argument("--teleplot", action="store_true", help="also send values to Teleplot on UDP 47269")
+    sub.add_argument("--foxglove", nargs="?", const=8765, type=int, metavar="PORT", help="also serve the "
+                     "records live to Foxglove on ws://127.0.0.1:PORT (default 8765; needs cupctl[foxglove])")
     sub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     patient(sub, "a session found running")
     database(sub)
     as_json(sub, "one line per telemetry row and event (JSON Lines)")
+    broker(sub)
+    device(sub, "the only device on the broker")
 
     sub = verb("record", "Record telemetry to a trace CSV, durably.")
     serial_port(sub)
@@ -227,6 +261,25 @@ def _parser() -> argparse.ArgumentParser:
                      "one row per tick, as replay needs)")
     patient(sub, "the sessions recorded")
     database(sub)
+    broker(sub)
+    device(sub, "the only device on the broker")
+
+    sub = verb("bridge", "Connect one board to an MQTT broker: publish its lines, take stop/ack commands.")
+    serial_port(sub)
+    broker(sub, "the broker; USER is the device's id unless --device", required=True)
+    device(sub, "the user in --mqtt")
+    sub.add_argument("--allow-remote-start", action="store_true", help="also pass `start` commands from the "
+                     "broker (the device still checks them against its limits)")
+    sub.add_argument("--rate", type=int, metavar="HZ", help="telemetry rate (default: the loop rate, so a "
+                     "recording from the broker replays)")
+    sub.add_argument("--buffer", type=int, default=30000, metavar="LINES", help="telemetry lines held while "
+                     "the broker is away; beyond, the oldest are dropped and reported (default: 30000, 5 "
+                     "minutes at 100 Hz)")
+
+    sub = verb("export", "Convert a trace CSV for other tools: MCAP for Foxglove.")
+    sub.add_argument("trace", help="trace CSV")
+    sub.add_argument("--mcap", required=True, metavar="OUT.mcap", help="write an MCAP file: /telemetry and "
+                     "/event channels with JSON schemas")
 
     sub = verb("info", "Show the connected board's firmware version, board file, chip and limits.")
     serial_port(sub)
@@ -283,12 +336,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     sub.add_argument("--board", default=None, help="virtual board's board file (--serve; default: the "
                      "scenario's board, else esp32-devkitc)")
-    sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve)")
+    sub.add_argument("--flash", metavar="DIR", help="virtual board's flash folder (--serve); with --bootloader, "
+                     "the folder that keeps the emulated flash as CHIP.bin")
+    sub.add_argument("--bootloader", choices=("esp32", "esp32s3", "esp32c3"), help="with --serve: an emulated "
+                     "ESP serial bootloader (ROM loader and esptool's flasher stub) for esptool and cupctl flash, "
+                     "instead of the firmware (docs/esprom.md)")
     sub.add_argument("--link", choices=("unpaced", "uart115200", "usb"), default=None,
                      help="how the virtual board's port is paced (--serve): a 115200-baud UART bridge, native "
                           "USB (writes wait for a host that stops reading, then drop), or as fast as the pty "
                           "(default: $CUPCTL_VBOARD_LINK, else unpaced)")
     sub.add_argument("--out", default="out", metavar="DIR", help="demo output folder (default: out)")
+
+    sub = verb("completion", "Print the shell completion script for cupctl (bash, zsh or tcsh).")
+    sub.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     return parser
 
 
@@ -337,8 +397,9 @@ def do_flash(args) -> int:
     chip = flashing.image_chip(args.image)  # refuse a wrong file before touching any port
     if args.chip and args.chip != chip:
         raise flashing.FlashError("%s is built for %s, not %s: refusing to flash" % (args.image, chip, args.chip))
-    flashing.flash(args.image, args.port or find_port(), chip, args.erase)
-    print("flashed %s; next: cupctl deploy --board <name>" % args.image)
+    reset = flashing.flash(args.image, args.port or find_port(), chip, args.erase)
+    print("flashed %s; next: %scupctl deploy --board <name>" % (
+        args.image, "" if reset else "press the board's RESET button (this port cannot reset it), then "))
     return 0
 
 
@@ -481,6 +542,12 @@ def _open_history(args, link, source: str, trace: str | None = None):
                       trace_meta=live.trace_metadata(link, info), patient=args.patient)
 
 
+def _no_history_through_a_broker(args) -> None:
+    if args.patient:
+        raise ValueError("--patient: sessions followed through an MQTT broker do not go into the history (yet); "
+                         "follow the board on its port for that")
+
+
 def _close_history(log) -> None:
     log.close()
     log.db.close()
@@ -491,6 +558,13 @@ def do_monitor(args) -> int:
     from cupctl.link import LinkError
 
     history.check_patient(args.patient)
+    if args.mqtt:
+        from cupctl.fleet import verbs
+
+        _no_history_through_a_broker(args)
+        return verbs.monitor(args)
+    from cupctl import foxglove_live
+
     with _link(args) as link:
         log = _open_history(args, link, "monitor")
         log.join(live.parse_status(link.command("status")))
@@ -499,13 +573,14 @@ def do_monitor(args) -> int:
         else:
             print("monitoring %s (Ctrl-C to quit)" % link.port)
             show = live.View(teleplot=args.teleplot).show
-
-        def on_record(record):
-            show(record)
-            log.add(record)
-
         try:
-            live.follow(link, on_record, duration_s=args.duration)
+            with foxglove_live.tee(show, args.foxglove) as shown:
+
+                def on_record(record):
+                    shown(record)
+                    log.add(record)
+
+                live.follow(link, on_record, duration_s=args.duration)
         except KeyboardInterrupt:
             if not args.json:
                 print()
@@ -530,6 +605,11 @@ def do_record(args) -> int:
     from cupctl.history.recorder import device_of
     from cupctl.link import LinkError
 
+    if args.mqtt:
+        from cupctl.fleet import verbs
+
+        _no_history_through_a_broker(args)
+        return verbs.record(args)
     check_file(args.output, "trace")
     history.check_patient(args.patient)
     recorder = log = None
@@ -576,6 +656,23 @@ def do_record(args) -> int:
         if log is not None:
             _close_history(log)
     print("\nrecorded %d rows to %s (%d sequence gaps)" % (recorder.count, args.output, recorder.gaps))
+    return 0
+
+
+def do_bridge(args) -> int:
+    from cupctl.fleet import verbs
+
+    return verbs.bridge(args)
+
+
+def do_export(args) -> int:
+    from cupctl import mcap_export, trace
+
+    check_file(args.mcap, "MCAP file")
+    data = trace.read(args.trace)
+    channels = mcap_export.export(data, args.mcap)
+    print("exported %d rows and %d events of %s to %s (%s)" % (
+        len(data.rows), len(data.events), args.trace, args.mcap, ", ".join(channels)))
     return 0
 
 
@@ -753,14 +850,29 @@ def do_replay(args) -> int:
     return 1 if failed else 0
 
 
+def do_completion(args) -> int:
+    import shtab
+
+    print(shtab.complete(_parser(), shell=args.shell))
+    return 0
+
+
 def do_sim(args) -> int:
+    if args.bootloader and not args.serve:
+        raise ValueError("--bootloader goes with --serve")
     if args.serve + args.demo + (args.scenario is not None and not args.serve) != 1:
         raise ValueError("choose one of --scenario FILE, --serve [--scenario FILE] or --demo")
     if args.serve:
-        from cupctl.sim import vboard
-
         if args.flash:
             check_folder(args.flash, "flash folder")
+        if args.bootloader:
+            if args.scenario or args.board or args.link:
+                raise ValueError("--bootloader serves the chip's bootloader alone: no --scenario, --board or --link")
+            from cupctl.sim import romport
+
+            return romport.serve(args.bootloader, args.flash)
+        from cupctl.sim import vboard
+
         return vboard.serve(args.board, args.flash, args.scenario, link=args.link)
     if args.demo:
         from cupctl.sim import demo

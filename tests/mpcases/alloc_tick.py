@@ -49,7 +49,7 @@ def build(board):
     i2c = FakeI2C()
     pump = Pump(SimPWM(), 1000)
     valve = Valve(SimPin(), True, True)
-    deadman = Deadman(pump, valve, board.deadman_ms, 1000 // board.loop_hz)
+    deadman = Deadman(pump, valve, board.deadman_ms, board.period_ms)
     ctl = Controller(board, MPRLS(i2c), pump, valve, Led(SimPin(), True), Button(SimPin(1), True),
                      deadman=deadman, memory=BootMemory())
     return ctl, Service(ctl, NullOut(), "alloc"), i2c

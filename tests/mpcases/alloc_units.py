@@ -53,7 +53,7 @@ def regulator(board, targets, vacuums):
     for cap in (0, 1, board.pump_max_duty):
         for target in targets:
             for vacuum in vacuums:
-                reg = Regulator(board, 1000 // board.loop_hz)
+                reg = Regulator(board, board.period_ms)
                 for _ in range(3):  # the integral winds up to its clamp and back
                     locked("Regulator.update", reg.update, target, vacuum, cap)
 

@@ -69,7 +69,7 @@ class Simulation:
         led = Led(hw.led_pin, board.led_active_high)
         button = Button(hw.button_pin, board.button_active_low)
         self.wdt = hw.watchdog()
-        deadman = Deadman(pump, valve, board.deadman_ms, 1000 // board.loop_hz)
+        deadman = Deadman(pump, valve, board.deadman_ms, board.period_ms)
         hw.timer.callback = deadman.expire
         self.ctl = Controller(board, sensor, pump, valve, led, button, self.wdt, deadman, BootMemory(hw.rtc))
         self.service = Service(self.ctl, self.output, VERSION)

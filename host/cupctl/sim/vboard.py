@@ -83,7 +83,11 @@ class VirtualBoard:
         attrs[3] &= ~termios.ECHO
         termios.tcsetattr(self._slave, termios.TCSANOW, attrs)
         fcntl.fcntl(self._master, fcntl.F_SETFL, os.O_NONBLOCK)
-        self.port = os.ttyname(self._slave)
+        # The port is a link to the pty, as /dev/serial/by-id/... links to a tty: mpremote reads a
+        # /dev/pts/N device as QEMU's, with no timeout, so a board that went quiet (a watchdog reset
+        # in the middle of its exchange) would hang it, where a real serial port times out.
+        self.port = str(self._tmp / "ttyVB0")
+        os.symlink(os.ttyname(self._slave), self.port)
         self._control = os.open(self._fifo, os.O_RDONLY | os.O_NONBLOCK)
         self._control_keep = os.open(self._fifo, os.O_WRONLY | os.O_NONBLOCK)  # no EOF between writers
         self._child: subprocess.Popen | None = None
@@ -114,6 +118,8 @@ class VirtualBoard:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return  # stopped already: its descriptors' numbers may belong to another board by now
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -152,6 +158,10 @@ class VirtualBoard:
     def stall_host(self, seconds: float) -> None:
         """The host keeps the port open but reads nothing for ``seconds`` (a hung monitor, a full buffer)."""
         self._host_stalled_until = time.monotonic() + seconds
+
+    def press_reset(self) -> None:
+        """The board's reset button, from any thread: the board's own loop carries it out."""
+        os.write(self._control_keep, b"R\n")
 
     def line_noise(self, data: bytes) -> None:
         """Put raw bytes on the line, as a noisy cable or a glitching bridge would."""
