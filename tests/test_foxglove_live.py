@@ -72,7 +72,8 @@ def _xor(data):
 
 
 def test_a_port_in_use_is_one_line(mocker, capsys):
-    mocker.patch("serial.Serial", return_value=FakeSerial([telemetry(1)], {"info": INFO}))
+    mocker.patch("serial.Serial", return_value=FakeSerial([telemetry(1)], {"info": INFO, "status": "state=idle "
+                                                                           "fault=none program=none"}))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -50,12 +50,14 @@ def test_a_killed_process_leaves_an_intact_database_and_its_session_interrupted(
         deadline = time.monotonic() + 60
         row = None
         while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists():
-                with sqlite3.connect(db, timeout=10) as conn:
+            try:
+                with sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10) as conn:
                     conn.row_factory = sqlite3.Row
                     row = conn.execute("SELECT * FROM sessions").fetchone()
-                if row is not None and row["peak_vacuum_pa"]:  # running, and its figures checkpointed once
-                    break
+            except sqlite3.OperationalError:  # not made yet, or its first migration not yet committed
+                row = None
+            if row is not None and row["peak_vacuum_pa"]:  # running, and its figures checkpointed once
+                break
             time.sleep(0.2)
         assert row is not None and row["outcome"] == "running" and row["pid"] == proc.pid
     finally:
