@@ -161,7 +161,8 @@ def test_cli_serve_prints_the_port_first_and_monitor_works_on_it(tmp_path, micro
 def test_mpremote_soft_reset_on_a_running_board_never_hangs(tmp_path, micropython):
     """The race: Ctrl-C stops main.py, the watchdog it armed stays armed (as on the ESP32) and may
     reset the board in the middle of mpremote's exchange; the board then runs quiet firmware. Each
-    attempt must end (done, or mpremote's own "could not enter raw repl") and the firmware run again."""
+    attempt must end: done, or mpremote's own "could not enter raw repl" (a pty read without a timeout
+    used to hang here)."""
     flash = tmp_path / "flash"
     data = boards.load("esp32-devkitc")[0]
     data["watchdog_ms"] = 300  # the shortest the registry allows: the race in most runs
@@ -174,8 +175,12 @@ def test_mpremote_soft_reset_on_a_running_board_never_hangs(tmp_path, micropytho
                                   capture_output=True, text=True, timeout=40)
             assert proc.returncode == 0 or "could not enter raw repl" in proc.stdout + proc.stderr, proc
             outcomes.append(proc.returncode)
-        with Link(vb.port) as link:  # the watchdog has put the firmware back in charge
-            wait_for(link, is_event(",boot,"), timeout=15)
+        assert "wdt" in vb.resets  # the race was there to lose
+        # The board ends at its REPL (a Ctrl-C before main.py armed the watchdog leaves no watchdog, as on
+        # the chip) or back in its firmware; a reset brings the firmware back either way.
+        mpremote(vb.port, "reset")
+        with Link(vb.port) as link:
+            assert "board=esp32-devkitc" in link.command("info", timeout=15)
     assert 0 in outcomes
 
 
