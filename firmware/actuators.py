@@ -22,6 +22,13 @@ class Pump:
         self._pwm.duty_u16(duty * 65535 // 1000)
 
 
+def valve_level(active_high, normally_open, vent):
+    """The pin level that vents the cup (``vent``) or holds it: a normally-open valve is energised
+    to hold, a normally-closed one to vent."""
+    energised = vent != normally_open
+    return (1 if active_high else 0) if energised else (0 if active_high else 1)
+
+
 class Valve:
     """Release valve. ``vent()`` opens the cup to air; ``hold()`` seals it.
 
@@ -31,21 +38,17 @@ class Valve:
 
     def __init__(self, pin, active_high, normally_open):
         self._pin = pin
-        self._on = 1 if active_high else 0
-        self._energise_to_hold = normally_open
+        self._vent_level = valve_level(active_high, normally_open, True)
         self.vented = True
         self.vent()
 
     def vent(self):
         self.vented = True
-        self._drive(not self._energise_to_hold)
+        self._pin.value(self._vent_level)
 
     def hold(self):
         self.vented = False
-        self._drive(self._energise_to_hold)
-
-    def _drive(self, energised):
-        self._pin.value(self._on if energised else 1 - self._on)
+        self._pin.value(1 - self._vent_level)
 
 
 class Led:

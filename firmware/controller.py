@@ -72,6 +72,15 @@ class Controller:
     def vacuum_pa(self):
         return self.reading.vacuum_pa
 
+    @property
+    def duty(self):
+        """What the pump runs at (0..1000)."""
+        return self.pump.duty
+
+    @property
+    def vented(self):
+        return self.valve.vented
+
     # --- commands, between ticks ---
 
     def start(self, program, cup, heartbeat_ms=0):
@@ -126,6 +135,10 @@ class Controller:
         self.ambient.trusted_pa = ambient_pa
         self._start_code = 0
         self._enter(IDLE)
+
+    def heartbeat(self):
+        """The host is alive (the session's heartbeat rule counts from the last tick's time)."""
+        self.supervisor.heartbeat(self.t_ms)
 
     def elapsed_ms(self, now):
         """Time into the running session's program."""

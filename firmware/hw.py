@@ -9,7 +9,7 @@ import sys
 
 import machine
 
-from actuators import Button, Led, Pump, Valve
+from actuators import Button, Led, Pump, Valve, valve_level
 from bootmemory import BootMemory
 from deadman import Deadman
 from files import BOARD_FILE, MAINTENANCE_FLAG
@@ -46,9 +46,8 @@ def make_safe():
         data = read_board_file()
         machine.Pin(data["pump"]["pin"], machine.Pin.OUT, value=0)
         valve = data["valve"]
-        energised = 1 if valve["active_high"] else 0
-        vent_level = 1 - energised if valve["normally_open"] else energised
-        machine.Pin(valve["pin"], machine.Pin.OUT, value=vent_level)
+        vent = valve_level(valve["active_high"], valve["normally_open"], True)
+        machine.Pin(valve["pin"], machine.Pin.OUT, value=vent)
     except Exception:  # no usable file: the gate pull-down and the normally-open valve keep it safe
         pass
 

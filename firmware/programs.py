@@ -112,16 +112,23 @@ def _parse(program, key, kind, low, high, text, default):
         if text not in low:
             raise ValueError("%s: %r is not one of %s" % (where, text, "|".join(low)))
         return text
-    value = parse_milli(text) if kind == _KPA else parse_count(where, text)
+    if kind == _KPA:
+        try:
+            value = parse_milli(text)
+        except ValueError as e:
+            raise ValueError("%s: %s" % (where, e))
+    else:
+        value = parse_count(where, text)
     if value < low or value > high:
-        raise ValueError("%s: %s is outside %s..%s%s" % (
-            where, text, _show(key, low), _show(key, high), " kPa" if kind == _KPA else ""))
+        unit = _UNITS.get(key, " kPa" if kind == _KPA else "")
+        raise ValueError("%s: %s is outside %s..%s%s" % (where, text, _show(key, low), _show(key, high), unit))
     return value
 
 
 def parse_count(where, text):
-    """A whole number from text, or ValueError naming ``where``."""
-    if not text.isdigit() or len(text) > 6:
+    """A whole number from text (a sign allowed, for the range check to name), or ValueError naming ``where``."""
+    digits = text[1:] if text[:1] == "-" else text
+    if not digits.isdigit() or len(digits) > 6:
         raise ValueError("%s: %r is not a whole number" % (where, text))
     return int(text)
 
@@ -164,6 +171,9 @@ def _check_against_board(name, values, board, cup):
     if values["minutes"] * 60000 > board.max_session_ms:
         raise ValueError("%s minutes: %d is above this board's session limit (%d min)" % (
             name, values["minutes"], board.max_session_ms // 60000))
+
+
+_UNITS = {"rate": " kPa/s", "minutes": " min", "high_s": " s", "low_s": " s"}  # other kPa values: " kPa"
 
 
 def _show(key, value):

@@ -120,8 +120,10 @@ def parse_command(line):
         key, eq, value = word.partition("=")
         if not eq:
             args.append(word)
-        elif not key or not value or key in params:
-            raise ProtocolError("bad parameter %r: expected key=value, once each" % word[:20])
+        elif not key or not value:
+            raise ProtocolError("bad parameter %r: expected key=value" % word[:20])
+        elif key in params:
+            raise ProtocolError("parameter %s given twice" % key[:20])
         else:
             params[key] = value
     return verb, args, params

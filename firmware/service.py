@@ -32,6 +32,7 @@ class Service:
         self._line = bytearray(protocol.MAX_COMMAND + 1)
         self._len = 0
         self._overflow = False
+        self._noise = False
         self._countdown = 0
         self._every = 1
         self.set_rate(controller.board.telemetry_hz)
@@ -60,20 +61,25 @@ class Service:
             return
         self._countdown = self._every
         self.seq = self.seq + 1 if self.seq < _SEQ_WRAP else 1  # the field's 8 digits; a small int for ever
-        valve = 1 if ctl.valve.vented else 0
+        valve = 1 if ctl.vented else 0
         self.out.write(self._encoder.encode(
             self.seq, ctl.t_ms, ctl.sensor_code, ctl.vacuum_pa, ctl.target_pa,
-            ctl.pump.duty, valve, ctl.state, ctl.fault))
+            ctl.duty, valve, ctl.state, ctl.fault))
 
     def feed(self, byte):
         """Take one input byte; a complete line is handled and answered."""
         if byte == 10 or byte == 13:  # \n or \r ends a line
             if self._overflow:
                 self._reply(False, "line too long (max %d bytes)" % protocol.MAX_COMMAND)
+            elif self._noise:
+                self._reply(False, "line dropped: it held control bytes (line noise, or a REPL tool's request)")
             elif self._len:
                 self._answer(self._line[: self._len])
             self._len = 0
             self._overflow = False
+            self._noise = False
+        elif (byte < 32 and byte != 9) or byte == 127:  # not text: the line is noise, the next one counts
+            self._noise = True
         elif self._len < protocol.MAX_COMMAND:
             self._line[self._len] = byte
             self._len += 1
@@ -123,7 +129,7 @@ class Service:
                 raise ValueError("fault %s is still active" % faults.NAMES[ctl.fault])
             return "acknowledged; pump stays off until the next start"
         if verb == "hb":
-            ctl.supervisor.heartbeat(ctl.t_ms)
+            ctl.heartbeat()
             return "hb"
         if verb == "status":
             return self.status()
@@ -161,7 +167,7 @@ class Service:
         program = ctl.program.describe() if ctl.program else "none"
         text = "state=%s fault=%s vacuum_pa=%d target_pa=%d duty=%d ambient_pa=%d missed=%d" % (
             STATE_NAMES[ctl.state], faults.NAMES[ctl.fault], ctl.vacuum_pa, ctl.target_pa,
-            ctl.pump.duty, ctl.ambient_pa, self.missed)
+            ctl.duty, ctl.ambient_pa, self.missed)
         if self._mem_free is not None:
             text += " mem_free=%d" % self._mem_free()
         if self._dropped is not None:

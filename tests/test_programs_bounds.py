@@ -60,7 +60,7 @@ def test_both_edges_accepted(roomy, name, key, low, high, step):
 @pytest.mark.parametrize("name,key,low,high,step", RANGES)
 def test_one_step_outside_refused(roomy, name, key, low, high, step):
     outside = [_step(high, step, +1)] + ([_step(low, step, -1)] if _milli(low) else [])
-    unit = " kPa" if step != "1" else ""
+    unit = {"minutes": " min", "high_s": " s", "low_s": " s", "rate": " kPa/s"}.get(key, " kPa")
     for text in outside:
         with pytest.raises(ValueError, match=r"^%s %s: %s is outside %s\.\.%s%s$" % (name, key, text, low, high, unit)):
             build(roomy, name, **{key: text}, **PARTNERS.get((name, key), {}))
@@ -121,7 +121,8 @@ def test_interval_low_must_be_strictly_below_high(board):
 def test_whole_numbers_only_up_to_six_digits(board):
     assert programs.parse_count("x", "600") == 600
     assert programs.parse_count("x", "000600") == 600
-    for text in ("1000000", "6.5", "-1", "", "1e3"):
+    assert programs.parse_count("x", "-1") == -1  # a whole number: the range check names what is wrong
+    for text in ("1000000", "6.5", "-", "--1", "", "1e3"):
         with pytest.raises(ValueError, match="x: %r is not a whole number" % text):
             programs.parse_count("x", text)
 

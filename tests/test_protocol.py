@@ -2,6 +2,7 @@
 
 import re
 
+import programs
 import protocol
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -50,7 +51,7 @@ def test_parse_command(line, verb, args, params):
 
 @pytest.mark.parametrize("line,message", [
     ("", "empty"), ("reboot", "unknown command"), ("start static target=", "bad parameter"),
-    ("start static a=1 a=2", "bad parameter"), ("x" * 200, "too long")])
+    ("start static a=1 a=2", "parameter a given twice"), ("x" * 200, "too long")])
 def test_bad_commands_refused(line, message):
     with pytest.raises(protocol.ProtocolError, match=message):
         protocol.parse_command(line)
@@ -86,3 +87,37 @@ def test_fuzzed_command_lines_never_crash_and_only_start_pumps(board, lines):  #
     assert len(results) == len(segments), "every command line gets exactly one result line"
     for o in results:
         assert telemetry.parse_line(o) is not None
+
+
+def test_a_line_with_control_bytes_is_dropped_and_the_next_line_counts(board):
+    """What mpremote's raw-paste request (Ctrl-E A Ctrl-A) leaves in the line must not glue onto a command."""
+    from tests.mpcases.alloc_tick import build as build_device
+
+    ctl, service, _ = build_device(board)
+    out = []
+    service.out.write = lambda data: out.append(bytes(data))
+    for byte in b"\x05A\x01status\nstatus\n":
+        service.feed(byte)
+    results = [telemetry.parse_line(o) for o in out if o.startswith(b"R1,")]
+    assert [r.text.split(",")[0] for r in results] == ["err", "ok"]
+    assert "control bytes" in results[0].text and "state=" in results[1].text
+
+
+@pytest.mark.parametrize("program,params,message", [
+    ("static", {"minutes": "-1"}, "static minutes: -1 is outside 1..30 min"),
+    ("static", {"target": "30.12345"}, "static target: '30.12345' has more than three decimals"),
+    ("static", {"target": "abc"}, "static target: 'abc' is not a number like 30 or 0.5"),
+    ("ramp", {"rate": "0"}, "ramp rate: 0 is outside 0.05..5 kPa/s"),
+    ("interval", {"high_s": "1"}, "interval high_s: 1 is outside 2..600 s"),
+])
+def test_value_errors_name_the_parameter_the_rule_and_the_unit(board, program, params, message):
+    with pytest.raises(ValueError) as caught:
+        programs.build(program, params, board, board.cups[0])
+    assert str(caught.value) == message
+
+
+def test_the_host_refuses_a_parameter_given_twice():
+    from cupctl import startline
+
+    with pytest.raises(ValueError, match="parameter target given twice"):
+        startline.parse_params(["target=30", "target=20"])

@@ -1,6 +1,8 @@
 """Example scenarios: each runs with the outcome its file describes, identically on both runtimes."""
 
+import faults
 import pytest
+from controller import RUNNING
 
 from cupctl import replay, trace
 from cupctl.sim import scenario, virtual_time
@@ -71,7 +73,10 @@ def test_example_identical_on_micropython(path, tmp_path, micropython):
     ("[program]\nname = \"sauna\"", "unknown program"),
     ("[program]\nname = \"static\"\ncup = \"XL\"", "cup 'XL'"),
     ("[program]\nname = \"static\"\n[[fault]]\nkind = \"gremlin\"\nat_s = 1", "fault[0].kind"),
-    ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"", "fault[0].at_s: required"),
+    ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"", "fault[0]: needs one of at_s"),
+    ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"\nat_s = 1\nafter_start_s = 1",
+     "fault[0]: needs one of"),
+    ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"\nafter_start_s = -1", "fault[0].after_start_s"),
     ("[program]\nname = \"static\"\n[[fault]]\nkind = \"cup_off\"\nat_s = -1", "fault[0].at_s"),
     ("[program]\nname = \"static\"\n[[command]]\nat_s = 1", "command[0]"),
     ("[program]\nname = \"static\"\n[[fault]]\nkind = \"weak_pump\"\nat_s = 1\nvalue = 300", "percentage"),
@@ -90,3 +95,18 @@ def test_bad_scenarios_refused_naming_the_field(tmp_path, text, message):
 def test_missing_scenario_file(tmp_path):
     with pytest.raises(scenario.ScenarioError, match="cannot read"):
         scenario.load(tmp_path / "absent.toml")
+
+
+def test_after_start_s_counts_from_the_sessions_start(tmp_path):
+    """The same fault at after_start_s = 2 lands 2 s after the first running tick, wherever that falls."""
+    path = tmp_path / "after.toml"
+    path.write_text('duration_s = 8\n[program]\nname = "static"\ntarget = 20\nminutes = 1\n'
+                    '[[fault]]\nkind = "button"\nafter_start_s = 2\n')
+    out = tmp_path / "after.csv"
+    virtual_time.run(scenario.load(path), out)
+    got = trace.read(out)
+    t, state, fault = got.column("t_ms"), got.column("state"), got.column("fault")
+    started = t[state.index(RUNNING)]
+    pressed = t[fault.index(faults.EMERGENCY)]
+    assert started > 1000  # the zero at rest came first: at_s = 2 would have landed 2 s after boot
+    assert 2000 <= pressed - started <= 2020

@@ -206,3 +206,17 @@ def test_mpremote_sees_a_boards_filesystem_and_names(make_vboard):
     assert failed.stdout.splitlines()[:3] == ["Traceback (most recent call last):",
                                               '  File "<stdin>", line 1, in <module>',
                                               "ZeroDivisionError: divide by zero"]
+
+
+def test_a_fault_after_start_waits_for_the_session_you_start(make_vboard):
+    """`after_start_s` on a served board: counted from the session's start, not the board's boot."""
+    vb = make_vboard({"faults": [{"kind": "button", "at_ms": 1000, "after_start": True}]})
+    with Link(vb.port) as link:
+        wait_for(link, is_event("state,idle"))
+        time.sleep(1.5)  # past the fault's time counted from boot
+        assert "fault=none" in link.command("status")
+        link.command("start static target=20 minutes=1")
+        wait_for(link, is_event("state,running"))
+        running = time.monotonic()
+        wait_for(link, is_event("fault=emergency"), timeout=20)
+        assert time.monotonic() - running >= 1.0

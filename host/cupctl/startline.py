@@ -19,6 +19,8 @@ def parse_params(items: list[str]) -> dict[str, str]:
         key, eq, value = item.partition("=")
         if not eq or not key or not value:
             raise ValueError("parameter %r: expected KEY=VALUE, e.g. target=30" % item)
+        if key in params:
+            raise ValueError("parameter %s given twice (%s=%s, then %s)" % (key, key, params[key], item))
         params[key] = value
     return params
 

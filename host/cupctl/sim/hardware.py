@@ -1,6 +1,6 @@
 """Simulated pins, PWM and watchdog, wired to the plant (MicroPython-compatible)."""
 
-from cupctl.sim.plant import SimMPRLSBus
+from cupctl.sim.plant import SimMPRLSBus, valve_vents
 
 
 class SimPin:
@@ -90,12 +90,10 @@ class SimHardware:
         self.button_pin.level = (0 if pressed else 1) if self.board.button_active_low else (
             1 if pressed else 0)
 
-    def valve_energised(self):
-        return self.valve_pin.level == (1 if self.board.valve_active_high else 0)
-
     def sync(self):
         self.plant.duty = self.pump_pwm.duty
-        self.plant.valve_open = self.valve_energised() != self.board.valve_normally_open
+        self.plant.valve_open = valve_vents(self.valve_pin.level, self.board.valve_active_high,
+                                            self.board.valve_normally_open)
 
     def watchdog(self):
         return SimWDT(self.clock)

@@ -15,8 +15,16 @@ class Injector:
         self.every_ms = fault.get("every_ms", 0)
         self.value = fault.get("value", 0)
         self._on = False
+        self._origin = None if fault.get("after_start") else 0  # after_start: from the session's start
 
-    def active(self, t):
+    def active(self, t, holding):
+        """At ``t`` ms since boot; ``holding``: the valve holds vacuum, so a session runs (the first
+        such moment is the origin of an ``after_start`` fault)."""
+        if self._origin is None:
+            if not holding:
+                return False
+            self._origin = t
+        t -= self._origin
         if t < self.at_ms:
             return False
         if not self.duration_ms:

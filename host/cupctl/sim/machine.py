@@ -17,7 +17,7 @@ import time
 from cupctl.sim import chips
 from cupctl.sim.hardware import SimPWM
 from cupctl.sim.injection import Injector
-from cupctl.sim.plant import Plant, SimMPRLSBus
+from cupctl.sim.plant import Plant, SimMPRLSBus, valve_vents
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -60,7 +60,7 @@ class _World:
         self.timers = []
         self.peak_vacuum_pa = 0
         for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
-            injector.apply(self, injector.active(0))
+            injector.apply(self, injector.active(0, False))
 
     def now(self):
         return time.ticks_diff(time.ticks_ms(), self.start)
@@ -69,15 +69,15 @@ class _World:
         self.button_pressed = pressed
 
     def wiring(self):
-        """(pump pin, valve pin, valve energised level, normally open, button pin, active low)."""
+        """(pump pin, valve pin, valve active high, normally open, button pin, active low)."""
         if self._wiring is None:
             try:
                 with open("board.json") as f:
                     b = json.load(f)
-                self._wiring = (b["pump"]["pin"], b["valve"]["pin"], 1 if b["valve"]["active_high"] else 0,
+                self._wiring = (b["pump"]["pin"], b["valve"]["pin"], b["valve"]["active_high"],
                                 b["valve"]["normally_open"], b["button"]["pin"], b["button"]["active_low"])
             except (OSError, ValueError, KeyError, TypeError):
-                self._wiring = (-1, -1, 1, True, -1, True)
+                self._wiring = (-1, -1, True, True, -1, True)
         return self._wiring
 
     def advance(self):
@@ -90,13 +90,14 @@ class _World:
 
     def advance_plant(self):
         now = self.now()
-        pump, valve, energised, normally_open, _, _ = self.wiring()
+        pump, valve, active_high, normally_open, _, _ = self.wiring()
         while self.sim_ms + _STEP_MS <= now:
             for injector in self.injectors:
-                injector.apply(self, injector.active(self.sim_ms))
+                injector.apply(self, injector.active(self.sim_ms, not self.plant.valve_open))
             pwm = self.pwms.get(pump)
             self.plant.duty = pwm.duty if pwm is not None else 0
-            self.plant.valve_open = (self.levels.get(valve, 1 - energised) == energised) != normally_open
+            unpowered = 0 if active_high else 1
+            self.plant.valve_open = valve_vents(self.levels.get(valve, unpowered), active_high, normally_open)
             self.plant.step(_STEP_MS)
             self.sim_ms += _STEP_MS
             if self.plant.vacuum_pa > self.peak_vacuum_pa:

@@ -33,6 +33,14 @@ FULL_SCALE_PA = 172369  # 25 psi
 _REF_DIAMETER_MM = 40
 
 
+def valve_vents(level, active_high, normally_open):
+    """The plant's side of the valve wiring, apart from the firmware's (actuators.valve_level), so the
+    simulation checks it: the pin ``level`` energises the coil when it is the active level, and a
+    normally-open valve vents unless energised."""
+    energised = level == (1 if active_high else 0)
+    return energised != normally_open
+
+
 class Plant:
     def __init__(self, **params):
         for key in params:

@@ -95,7 +95,7 @@ class Simulation:
         """
         t = self.t
         for injector in self._injectors:
-            injector.apply(self, injector.active(t))
+            injector.apply(self, injector.active(t, not self.plant.valve_open))
         while self._commands and self._commands[0]["at_ms"] <= t:
             self.send(self._commands.pop(0)["line"])
         ctl = self.ctl

@@ -37,7 +37,7 @@ PLANT_KEYS = {
 }
 _TOP_KEYS = {"description", "board", "duration_s", "seed", "plant", "program", "fault", "command"}
 _PROGRAM_META = {"name", "cup", "heartbeat_ms"}
-_FAULT_KEYS = {"kind", "at_s", "duration_s", "every_s", "value"}
+_FAULT_KEYS = {"kind", "at_s", "after_start_s", "duration_s", "every_s", "value"}
 _END_MARGIN_MS = 5000
 
 
@@ -163,13 +163,17 @@ def _fault(index, table, fail):
         fail("%s: unknown key(s) %s" % (where, ", ".join(sorted(unknown))))
     if table.get("kind") not in FAULT_KINDS:
         fail("%s.kind: %r is not one of %s" % (where, table.get("kind"), ", ".join(FAULT_KINDS)))
-    if "at_s" not in table:
-        fail("%s.at_s: required" % where)
-    fault = {"kind": table["kind"], "at_ms": _ms(table["at_s"], where + ".at_s", fail)}
+    if ("at_s" in table) == ("after_start_s" in table):
+        fail("%s: needs one of at_s (from boot) or after_start_s (from the session's start)" % where)
+    if "at_s" in table:
+        fault = {"kind": table["kind"], "at_ms": _ms(table["at_s"], where + ".at_s", fail)}
+    else:
+        fault = {"kind": table["kind"], "at_ms": _ms(table["after_start_s"], where + ".after_start_s", fail),
+                 "after_start": True}
     for key in ("duration_s", "every_s"):
         if key in table:
             fault[key.replace("_s", "_ms")] = _ms(table[key], "%s.%s" % (where, key), fail)
-    if table["kind"] == "reset" and fault["at_ms"] <= 0:
+    if table["kind"] == "reset" and "at_s" in table and fault["at_ms"] <= 0:
         fail("%s.at_s: a reset needs a time after boot" % where)
     if "value" in table:
         value = table["value"]
