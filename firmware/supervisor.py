@@ -47,6 +47,11 @@ class _ActuationWindow:
         self._pending_duty = 0
         self.restart()
 
+    def restart(self):
+        self.duty_sum = 0
+        self.duty_max = 0
+        self.ticks = 0
+
     def add(self, duty):
         pending = self._pending_duty
         self.duty_sum += pending
@@ -58,11 +63,6 @@ class _ActuationWindow:
     def bound_duty(self):
         """The highest duty that may show in the next reading, the pending one included."""
         return self._pending_duty if self._pending_duty > self.duty_max else self.duty_max
-
-    def restart(self):
-        self.duty_sum = 0
-        self.duty_max = 0
-        self.ticks = 0
 
 
 class Supervisor:
@@ -193,6 +193,11 @@ class Supervisor:
             cap = cap * headroom // board.cap_band_pa
         rate_cap = self._observer.duty_cap()
         return rate_cap if rate_cap < cap else cap
+
+    def pump_rise_pa(self):
+        """What this session has learned of the pump on this cup (observer.py): the vacuum one full-duty
+        tick raises, in Pa; 0 until the soft ramp has measured it."""
+        return self._observer.rise_pa
 
     def actuate(self, reading, target_pa, duty, hold):
         """Drive the hardware with the proposal, as far as safety allows."""
