@@ -23,9 +23,11 @@ _INTEGRAL_MIN = -1000000  # milli-duty
 _ONE = const(256)  # gain scale 1.0, in 1/256ths
 _SCALE_MIN = const(64)  # 1/4: the measured rise is a session's largest, so a strong pump is not over-trusted
 _SCALE_MAX = const(1024)  # 4: bounds the loop gain if the ramp measured less than the pump can do
-# Errors beyond this are transients (a ramp's lag, a leak burst) that the P term answers; integrated in full
-# they wind the integral up and overshoot once the error closes. A steady offset is still integrated away.
-_INTEGRATED_ERROR_MAX_PA = const(300)
+# The integral counts an error only up to where the board's P term answers it with this much duty (300 Pa at
+# kp 300): a larger error is a transient (a ramp's lag, a leak burst) that P answers, and integrated in full it
+# winds the integral up to overshoot once the error closes. A steady offset is still integrated away.
+_P_DUTY_INTEGRATED = const(90)
+_ALL_ERRORS = const(1 << 29)  # kp 0: the integral alone regulates, and counts every error
 
 
 class Regulator:
@@ -34,6 +36,7 @@ class Regulator:
         self._ff = board.regulator_ff
         self._bleed_band = board.regulator_bleed_band_pa
         self._ki_period = board.regulator_ki * period_ms
+        self._integrated_max_pa = _P_DUTY_INTEGRATED * 1000 // self._kp if self._kp else _ALL_ERRORS
         self._tuned_rise_pa = board.regulator_rise_pa_s * period_ms // 1000  # per full-duty tick
         self._integral = 0  # milli-duty
         self._last_target_pa = 0
@@ -60,8 +63,8 @@ class Regulator:
         steady = target_pa == self._last_target_pa
         self._last_target_pa = target_pa
         if steady and not ((out >= cap and error > 0) or (out <= 0 and error < 0 and self._integral <= 0)):
-            held = clamp(error, -_INTEGRATED_ERROR_MAX_PA, _INTEGRATED_ERROR_MAX_PA)
-            step = held * (self._ki_period * scale // _ONE) // 1000  # ki * error * period_ms, in milli-duty
+            held = clamp(error, -self._integrated_max_pa, self._integrated_max_pa)
+            step = self._integral_step(held, self._ki_period * scale // _ONE)
             self._integral = clamp(self._integral + step, _INTEGRAL_MIN, cap * 1000)
             out = base + self._integral // 1000
         out = clamp(out, 0, cap)
@@ -74,3 +77,13 @@ class Regulator:
         if rise_pa <= 0:
             return _ONE
         return clamp(self._tuned_rise_pa * _ONE // rise_pa, _SCALE_MIN, _SCALE_MAX)
+
+    @staticmethod
+    def _integral_step(error, ki_period):
+        """ki * error * period_ms // 1000 in milli-duty, exactly, without the wide product.
+
+        With error = 1000 * q + r (0 <= r < 1000), the product over 1000 is
+        q * ki_period + r * ki_period // 1000 with the same floor, and neither
+        term comes near 2^30 (ki * error * period_ms alone reaches 3.4e9).
+        """
+        return error // 1000 * ki_period + error % 1000 * ki_period // 1000

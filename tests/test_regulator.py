@@ -17,8 +17,8 @@ TUNED_RISE_PA = 250  # per 10 ms tick: 25 kPa/s
 def make(kp=0, ki=0, ff=0, band=400):
     """A regulator with hand-picked gains, so each case's arithmetic is easy to check by hand.
 
-    With ``ki=100`` and a 10 ms period each tick adds exactly ``error`` milli-duty to the integral (at most
-    300). The gains were tuned where a full-duty tick raises the vacuum by 250 Pa.
+    With ``ki=100`` and a 10 ms period each tick adds exactly ``error`` milli-duty to the integral (with
+    ``kp=0``, every error counts). The gains were tuned where a full-duty tick raises the vacuum by 250 Pa.
     """
     board = SimpleNamespace(regulator_kp=kp, regulator_ki=ki, regulator_ff=ff, regulator_bleed_band_pa=band,
                             regulator_rise_pa_s=TUNED_RISE_PA * 1000 // PERIOD_MS)
@@ -43,30 +43,29 @@ def settled(reg, target, cap=1000):
 
 def test_integral_accumulates_in_milli_duty_and_starts_at_zero():
     reg = settled(make(ki=100), 1000)
-    assert [reg.update(1000, 700, 1000) for _ in range(3)] == [0, 0, 0]  # 900 milli-duty
-    assert reg.update(1000, 901, 1000) == 0  # 999 milli-duty: not yet one duty step
+    assert reg.update(1000, 1, 1000) == 0  # 999 milli-duty: not yet one duty step
     assert reg.update(1000, 999, 1000) == 1  # 1000 milli-duty
     assert reg.update(1000, 1000, 1000) == 1  # no error: the integral holds
 
 
 def test_integral_stands_still_while_the_target_moves():
     """A ramp is followed by feed-forward and P; an integral wound up on it overshoots at its end."""
-    reg = make(ki=1000)
+    reg = make(ki=100)
     for target in range(1000, 20000, 1000):
         assert reg.update(target, 0, 1000) == 0
-    assert reg.update(19000, 0, 1000) == 3  # steady: 300 Pa of error (the most a tick integrates), 3 duty
+    assert reg.update(19000, 0, 1000) == 19  # steady: 19000 milli-duty in one tick
 
 
 def test_reset_forgets_the_last_session():
-    reg = make(ki=1000)
+    reg = make(ki=100)
     for _ in range(5):
-        reg.update(20000, 0, 1000)  # the first sets the target, four integrate 3 duty each
-    assert reg.update(0, 0, 1000) == 12
+        reg.update(20000, 0, 1000)  # the first sets the target, four integrate
+    assert reg.update(0, 0, 1000) == 80
     assert reg.bleed  # target 0: vent
     reg.reset()
     assert not reg.bleed
     assert reg.update(1000, 1, 1000) == 0  # as from new: a new target, nothing integrated
-    assert reg.update(1000, 1, 1000) == 3
+    assert [reg.update(1000, 1, 1000), reg.update(1000, 999, 1000)] == [0, 1]
 
 
 def test_output_clamped_between_zero_and_the_cap():
@@ -106,16 +105,15 @@ def test_a_positive_integral_unwinds_even_with_the_output_at_zero():
 
 
 def test_integral_floor_and_ceiling():
-    reg = settled(make(ki=1000, ff=1000), 20000, 30000)
-    for _ in range(340):  # each tick -3 duty; output stays positive thanks to the feed-forward
+    reg = settled(make(ki=100, ff=1000), 20000, 30000)
+    for _ in range(150):  # each tick -10 duty; output stays positive thanks to the feed-forward
         reg.update(20000, 30000, 30000)
     assert reg.update(20000, 30000, 30000) == 20000 - 1000
-    # Pinned at exactly -1000 duty: +0.99 duty leaves it below -999, 0.01 more reaches -999.
-    assert reg.update(20000, 19901, 30000) == 20000 - 1000
-    assert reg.update(20000, 19999, 30000) == 20000 - 999
-    reg = settled(make(ki=100000), 2000)
-    assert [reg.update(2000, 0, 1000) for _ in range(4)] == [300, 600, 900, 1000]  # capped at the cap
-    assert reg.update(2000, 2001, 1000) == 999
+    # The integral is pinned at -1000 duty: one more tick of +0.999 duty leaves it just below -999.
+    assert reg.update(20000, 19001, 30000) == 20000 - 1000
+    reg = settled(make(ki=100), 2000000)
+    assert reg.update(2000000, 0, 1000) == 1000  # integral capped at the cap (1000 duty)
+    assert reg.update(2000000, 2001000, 1000) == 999
 
 
 def test_bleed_only_when_the_pump_is_off_and_the_vacuum_is_beyond_the_band():
@@ -131,30 +129,33 @@ def test_bleed_only_when_the_pump_is_off_and_the_vacuum_is_beyond_the_band():
 
 def test_anti_windup_judges_the_output_in_whole_duty_steps():
     reg = settled(make(ki=100), 6000, 5)
-    for _ in range(16):
-        reg.update(6000, 5700, 5)  # 16 x 300 milli-duty
-    assert reg.update(6000, 5801, 5) == 4  # integral 4.999 duty: output 4, below the cap of 5
+    assert reg.update(6000, 1001, 5) == 4  # integral 4.999 duty: output 4, below the cap of 5
     assert reg.update(6000, 5999, 5) == 5  # so it still integrates, to 5.000
     assert reg.update(6000, 6000, 1000) == 5  # which the next tick shows
     reg = settled(make(ki=100), 6000)
-    for _ in range(16):
-        reg.update(6000, 5700, 1000)
-    assert reg.update(6000, 5796, 1000) == 5  # integral 5.004 duty
+    assert reg.update(6000, 996, 1000) == 5  # integral 5.004 duty
     assert reg.update(6000, 5999, 5) == 5  # output 5 at a cap of 5: the integral stays 5.004
     assert reg.update(6000, 6004, 1000) == 5  # 5.004 - 0.004 = 5.000, still 5
 
 
-def test_a_tick_integrates_at_most_300_pa_of_error_either_way():
+@pytest.mark.parametrize("kp,bound", [(300, 300), (90, 1000), (800, 112), (1, 90000)])
+def test_a_tick_integrates_the_error_only_up_to_where_p_answers_with_90_duty(kp, bound):
     """A ramp's lag or a leak burst is the P term's to answer: integrated in full it overshoots afterwards."""
-    for error, step in ((299, 299), (300, 300), (301, 300), (25000, 300), (-299, -299), (-301, -300), (-25000, -300)):
-        reg = settled(make(ki=100, ff=100), 30000)  # ff 3000 duty: the output never saturates here
+    for error in (bound - 1, bound, bound + 1, 25000, -bound + 1, -bound - 1, -25000):
+        reg = settled(make(kp=kp, ki=100, ff=1000), 30000)  # ff 30000 duty: the output never saturates here
         reg.update(30000, 30000 - error, 100000)
-        assert reg._integral == step, error
+        assert reg._integral == max(-bound, min(bound, error)), error
+
+
+def test_with_kp_0_the_integral_counts_every_error():
+    reg = settled(make(ki=100, ff=100), 30000)
+    reg.update(30000, 5000, 100000)
+    assert reg._integral == 25000
 
 
 def test_a_steady_offset_beyond_the_bound_is_still_integrated_away():
-    """P alone leaves a 2.5 kPa offset on this cup; the bounded integral removes it, without overshoot."""
-    reg = make(kp=100, ki=200)
+    """P alone leaves a 2 kPa offset on this cup; the integral, bounded at 300 Pa, removes it without overshoot."""
+    reg = make(kp=300, ki=200)
     vacuum, history = 0, []
     for _ in range(6000):  # a minute at 100 Hz
         duty = reg.update(30000, vacuum, 1000)
@@ -179,7 +180,7 @@ def test_a_weaker_rise_raises_the_gains_and_a_stronger_one_lowers_them(rise_pa, 
 
 def test_the_integral_adapts_with_the_other_gains():
     for rise_pa, step in ((125, 400), (250, 200), (500, 100)):
-        reg = make(ki=100)
+        reg = make(ki=100, kp=300)
         reg.update(1000, 1000, 1000, rise_pa)
         reg.update(1000, 800, 1000, rise_pa)
         assert reg._integral == step, rise_pa

@@ -18,6 +18,8 @@ import programs
 import pytest
 import regulator
 from ambient import _WINDOW_MS
+from hypothesis import given
+from hypothesis import strategies as st
 from mprls import COUNTS_MAX, COUNTS_MIN
 
 from tests.conftest import ROOT
@@ -49,8 +51,7 @@ DUTY_MAX = hi("pump.max_duty")
 KI_PERIOD_MAX = hi("regulator.ki") * PERIOD_MS_MAX
 SCALE_MAX = regulator._SCALE_MAX  # the adapted gains' largest factor, in 1/256ths
 KI_PERIOD_SCALED_MAX = KI_PERIOD_MAX * SCALE_MAX // regulator._ONE
-INTEGRATED_ERROR_MAX = regulator._INTEGRATED_ERROR_MAX_PA
-STEP_MAX = INTEGRATED_ERROR_MAX * KI_PERIOD_SCALED_MAX // 1000
+STEP_MAX = -(-ERROR_MAX // 1000) * KI_PERIOD_SCALED_MAX + 999 * KI_PERIOD_SCALED_MAX // 1000  # kp 0: every error
 TUNED_RISE_MAX = hi("regulator.rise_kpa_s") * KPA * PERIOD_MS_MAX // 1000  # Pa per full-duty tick
 # muldiv_round(counts - COUNTS_MIN, dpa_span, COUNTS_MAX - COUNTS_MIN) in counts_to_pa
 MULDIV_A = max(COUNTS_MIN - COUNTS[0], COUNTS[1] - COUNTS_MIN)
@@ -121,8 +122,11 @@ TABLE = (
         hi("regulator.rise_kpa_s") * KPA * PERIOD_MS_MAX),
     Row("regulator.py", "self._tuned_rise_pa * _ONE", "tuned rise per tick(max) * 256", TUNED_RISE_MAX * 256),
     Row("regulator.py", "self._ki_period * scale", "ki * period(max) * _SCALE_MAX", KI_PERIOD_MAX * SCALE_MAX),
-    Row("regulator.py", "held * (self._ki_period * scale // _ONE)",
-        "_INTEGRATED_ERROR_MAX_PA * ki * period(max) * _SCALE_MAX // 256", INTEGRATED_ERROR_MAX * KI_PERIOD_SCALED_MAX),
+    Row("regulator.py", "_P_DUTY_INTEGRATED * 1000", "90 * 1000 (at boot)", regulator._P_DUTY_INTEGRATED * 1000),
+    Row("regulator.py", "error // 1000 * ki_period", "ceil(|error|(max) / 1000) * ki * period * _SCALE_MAX // 256",
+        -(-ERROR_MAX // 1000) * KI_PERIOD_SCALED_MAX),
+    Row("regulator.py", "error % 1000 * ki_period", "999 * ki * period * _SCALE_MAX // 256",
+        999 * KI_PERIOD_SCALED_MAX),
     Row("regulator.py", "self._integral + step", "pump.max_duty(hi) * 1000 + step(max)", DUTY_MAX * 1000 + STEP_MAX),
     Row("regulator.py", "cap * 1000", "pump.max_duty(hi) * 1000", DUTY_MAX * 1000),
     # supervisor.py: the duty cap, only inside the band (0 < headroom < cap_band)
@@ -157,7 +161,8 @@ TICK_PATH = {
     "ambient.py": ("Ambient.restart", "Ambient.sample"),
     "bootmemory.py": ("BootMemory.save", "_xor", "_RamStore.memory"),
     "deadman.py": ("Deadman.rearm", "Deadman.expire"),
-    "regulator.py": ("Regulator.__init__", "Regulator.update", "Regulator.scale", "Regulator.reset"),
+    "regulator.py": ("Regulator.__init__", "Regulator.update", "Regulator.scale", "Regulator._integral_step",
+                     "Regulator.reset"),
     "programs.py": ("Program.__init__", "Program.target_pa", "lift_ceiling_pa"),
     "mprls.py": ("MPRLS.__init__", "MPRLS.start", "MPRLS.collect", "MPRLS.counts_to_pa"),
     "fixedpoint.py": ("muldiv_round", "clamp"),
@@ -211,6 +216,12 @@ def test_every_tick_product_is_in_the_table():
 def test_muldiv_round_gets_what_it_requires():
     # fixedpoint.muldiv_round's contract: |a| < 2^24, 0 <= b < 2^25, 0 < c <= 2^24.
     assert MULDIV_A < 2**24 and 0 <= MULDIV_B < 2**25 and 0 < MULDIV_C <= 2**24
+
+
+@given(ki_period=st.integers(0, KI_PERIOD_SCALED_MAX), error=st.integers(*ERROR))
+def test_regulator_integral_step_is_the_exact_product(ki_period, error):
+    """The split integral step floors exactly like the wide product (bit-exact replays)."""
+    assert regulator.Regulator._integral_step(error, ki_period) == ki_period * error // 1000
 
 
 def test_telemetry_sequence_number_stays_a_small_int(board):
