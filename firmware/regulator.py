@@ -10,6 +10,11 @@ as strong, or a cup twice as big, needs twice the duty for the same change, so
 the loop answers as it did on the tuning plant. Until the first measurement
 (about the first kPa of the ramp) the board's gains apply as they are.
 
+The integral waits for a steady target and counts each tick's error only up to
+the error the P term answers with 90 duty: it removes the steady offset (the
+leak the feed-forward did not foresee), while the ramp's lag and a leak burst,
+which P answers, do not wind it up into an overshoot.
+
 The pump can only raise the vacuum, so when the pump is already off and the
 vacuum is still above target by more than the bleed band, the regulator asks
 the valve to vent for a tick.
@@ -21,11 +26,10 @@ from fixedpoint import clamp
 
 _INTEGRAL_MIN = -1000000  # milli-duty
 _ONE = const(256)  # gain scale 1.0, in 1/256ths
-_SCALE_MIN = const(64)  # 1/4: the measured rise is a session's largest, so a strong pump is not over-trusted
+_SCALE_MIN = const(64)  # 1/4: a window that overstated the rise (the largest is kept) cuts the gains no further
 _SCALE_MAX = const(1024)  # 4: bounds the loop gain if the ramp measured less than the pump can do
 # The integral counts an error only up to where the board's P term answers it with this much duty (300 Pa at
-# kp 300): a larger error is a transient (a ramp's lag, a leak burst) that P answers, and integrated in full it
-# winds the integral up to overshoot once the error closes. A steady offset is still integrated away.
+# kp 300): integrated in full, a transient winds the integral up to overshoot once the error closes.
 _P_DUTY_INTEGRATED = const(90)
 _ALL_ERRORS = const(1 << 29)  # kp 0: the integral alone regulates, and counts every error
 

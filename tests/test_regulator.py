@@ -14,14 +14,14 @@ PERIOD_MS = 10
 TUNED_RISE_PA = 250  # per 10 ms tick: 25 kPa/s
 
 
-def make(kp=0, ki=0, ff=0, band=400):
+def make(kp=0, ki=0, ff=0, band=400, rise_pa_s=TUNED_RISE_PA * 1000 // PERIOD_MS):
     """A regulator with hand-picked gains, so each case's arithmetic is easy to check by hand.
 
     With ``ki=100`` and a 10 ms period each tick adds exactly ``error`` milli-duty to the integral (with
     ``kp=0``, every error counts). The gains were tuned where a full-duty tick raises the vacuum by 250 Pa.
     """
     board = SimpleNamespace(regulator_kp=kp, regulator_ki=ki, regulator_ff=ff, regulator_bleed_band_pa=band,
-                            regulator_rise_pa_s=TUNED_RISE_PA * 1000 // PERIOD_MS)
+                            regulator_rise_pa_s=rise_pa_s)
     return Regulator(board, PERIOD_MS)
 
 
@@ -46,6 +46,15 @@ def test_integral_accumulates_in_milli_duty_and_starts_at_zero():
     assert reg.update(1000, 1, 1000) == 0  # 999 milli-duty: not yet one duty step
     assert reg.update(1000, 999, 1000) == 1  # 1000 milli-duty
     assert reg.update(1000, 1000, 1000) == 1  # no error: the integral holds
+
+
+def test_the_first_target_of_a_regulator_is_a_new_one_even_after_a_reset():
+    """Nothing is integrated on the first tick of a session, whatever target it starts at."""
+    reg = make(ki=100000)
+    assert reg.update(1, 0, 1000) == 0  # steady would integrate 1 Pa into 1 duty
+    reg.update(1, 1, 1000)
+    reg.reset()
+    assert reg.update(1, 0, 1000) == 0
 
 
 def test_integral_stands_still_while_the_target_moves():
@@ -102,6 +111,13 @@ def test_a_positive_integral_unwinds_even_with_the_output_at_zero():
     assert reg.update(10, 0, 100) == 20  # integral +10
     assert reg.update(10, 30, 100) == 0  # -20 + 10: at zero, but the integral may come down
     assert reg.update(10, 10, 100) == 0  # 10 - 20: unwound to -10, not stuck at +10
+
+
+def test_an_integral_of_one_milli_duty_still_unwinds_at_zero_output():
+    reg = settled(make(kp=1000, ki=100), 1000)
+    reg.update(1000, 999, 1000)  # output 1: integrates 1 milli-duty
+    assert reg.update(1000, 1010, 1000) == 0  # output -10 + 0, yet the integral is positive: it unwinds
+    assert reg._integral == 1 - 10
 
 
 def test_integral_floor_and_ceiling():
@@ -189,6 +205,13 @@ def test_the_integral_adapts_with_the_other_gains():
 @pytest.mark.parametrize("rise_pa,scale", [(1, 1024), (62, 1024), (63, 1015), (1000, 64), (1001, 64), (10**6, 64)])
 def test_the_adaptation_is_bounded_to_a_quarter_and_four_times(rise_pa, scale):
     assert make().scale(rise_pa) == scale
+
+
+def test_the_tuned_rise_is_per_tick_of_the_loop_period():
+    assert make(rise_pa_s=9990).scale(99) == 256  # 9.99 kPa/s is 99 Pa a 10 ms tick (99.9, floored)
+    slow = Regulator(SimpleNamespace(regulator_kp=0, regulator_ki=0, regulator_ff=0, regulator_bleed_band_pa=400,
+                                     regulator_rise_pa_s=25000), 50)
+    assert slow.scale(1250) == 256  # 25 kPa/s at 20 Hz: 1250 Pa a tick
 
 
 def test_the_bound_holds_on_the_duty():
