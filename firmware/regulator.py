@@ -39,6 +39,7 @@ class Regulator:
         self._kp = board.regulator_kp
         self._ff = board.regulator_ff
         self._bleed_band = board.regulator_bleed_band_pa
+        # ki * period_ms <= 800 * 50, x4 scaled: the integral step is split so no product reaches 2^30.
         self._ki_period = board.regulator_ki * period_ms
         self._integrated_max_pa = _P_DUTY_INTEGRATED * 1000 // self._kp if self._kp else _ALL_ERRORS
         self._tuned_rise_pa = board.regulator_rise_pa_s * period_ms // 1000  # per full-duty tick
