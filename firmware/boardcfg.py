@@ -120,6 +120,7 @@ class Board:
         self.regulator_ki = number("regulator.ki")
         self.regulator_ff = number("regulator.ff")
         self.regulator_bleed_band_pa = _pa(number("regulator.bleed_band_kpa"))
+        self.regulator_rise_pa_s = _pa(number("regulator.rise_kpa_s"))
         self.cups = _cups(data, self.warnings)
 
     def per_tick(self, per_s):

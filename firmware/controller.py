@@ -170,7 +170,8 @@ class Controller:
             else:
                 target = self._slew(self.program.target_pa(elapsed))
                 if reading.fresh:  # a stale tick leaves the pump at 0 and the integral as it was
-                    duty = self.regulator.update(target, reading.vacuum_pa, sup.duty_cap(reading.vacuum_pa))
+                    duty = self.regulator.update(target, reading.vacuum_pa, sup.duty_cap(reading.vacuum_pa),
+                                                 sup.pump_rise_pa())
                 hold = not self.regulator.bleed
         elif reading.fresh:
             self._zero(now, reading)

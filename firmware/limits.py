@@ -41,6 +41,7 @@ REGISTRY = {
     "regulator.ki": ("duty/(kPa*s)", 0, 800, 0, 400, 200),
     "regulator.ff": ("duty/kPa", 0, 30, 0, 20, 3),
     "regulator.bleed_band_kpa": ("kPa", 0.1, 5, 0.2, 2, 0.4),
+    "regulator.rise_kpa_s": ("kPa/s", 1, 1000, 5, 200, 25),
     "cup.diameter_mm": ("mm", 10, 120, 15, 80, None),
     "cup.hard_limit_kpa": ("kPa", 5, 85, 5, 60, None),
 }

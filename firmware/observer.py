@@ -14,6 +14,10 @@ Two safety uses, both in ``Supervisor``:
 - ``disagrees()``: while the raw counts stay identical (a live MPRLS never repeats
   its 24-bit reading), the rise the pump may have caused since they last changed
   is summed; past ``disagree_kpa`` the sensor no longer vouches for the vacuum.
+
+One use that is not about safety: ``rise_pa``, the largest estimate without the margin,
+scales the regulator's gains to this pump and cup (regulator.py). It only reads what the
+safety bound learns; nothing there depends on it.
 """
 
 _LEARN_RISE_PA = 1000  # a window closes after this much measured rise: well above the sensor noise
@@ -35,6 +39,7 @@ class PumpObserver:
     def reset(self, vacuum_pa):
         """Forget the cup: a new session may have another cup on other tissue."""
         self.gain = self._default_gain  # Pa per tick at full duty (1000), an upper bound
+        self.rise_pa = 0  # the largest rise per full-duty tick measured (gain without the margin); 0: none yet
         self._learned = False
         self._window_start_pa = vacuum_pa
         self._window_duty = 0
@@ -75,6 +80,7 @@ class PumpObserver:
             gain = _MARGIN * risen * 1000 // self._window_duty
             if gain > self.gain or not self._learned:
                 self.gain = gain if gain < _MAX_GAIN_PA else _MAX_GAIN_PA
+                self.rise_pa = self.gain // _MARGIN
                 self._learned = True
             self._window_start_pa = vacuum_pa
             self._window_duty = 0

@@ -202,6 +202,11 @@ class Supervisor:
         rate_cap = self._observer.duty_cap()
         return rate_cap if rate_cap < cap else cap
 
+    def pump_rise_pa(self):
+        """What this session has learned of the pump on this cup (observer.py): the vacuum one full-duty
+        tick raises, in Pa; 0 until the soft ramp has measured it."""
+        return self._observer.rise_pa
+
     def actuate(self, reading, target_pa, duty, hold):
         """Drive the hardware with the proposal, as far as safety allows."""
         steady = target_pa >= self._target_pa

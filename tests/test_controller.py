@@ -24,8 +24,9 @@ FULL_SCALE_PA = 172369
 class Cup:
     """An integer cup behind an MPRLS: the pump raises the vacuum, the open valve vents it."""
 
-    def __init__(self, ambient_pa=AMBIENT_PA, vacuum_pa=0, valve_pa_per_tick_per_kpa=60):
+    def __init__(self, ambient_pa=AMBIENT_PA, vacuum_pa=0, valve_pa_per_tick_per_kpa=60, pump_pa_per_tick=250):
         self.ambient_pa = ambient_pa
+        self.pump_rate = pump_pa_per_tick  # at full duty: 25 kPa/s by default
         self.vacuum_pa = vacuum_pa
         self.valve_rate = valve_pa_per_tick_per_kpa
         self.stuck_closed = False
@@ -33,7 +34,7 @@ class Cup:
         self.rng = random.Random(5)
 
     def step(self, duty, vented):
-        self.vacuum_pa += (duty + self.stuck_duty) // 4  # ~25 kPa/s at full duty
+        self.vacuum_pa += (duty + self.stuck_duty) * self.pump_rate // 1000
         if vented and not self.stuck_closed:
             self.vacuum_pa -= self.vacuum_pa * self.valve_rate // 1000
         self.vacuum_pa -= self.vacuum_pa // 2000  # the rim's leak
@@ -301,6 +302,22 @@ def test_each_session_starts_with_a_fresh_regulator(board):
     used.cup.rng = random.Random(5)
     fresh.cup.rng = random.Random(5)
     assert first_duties(used)[:50] == first_duties(fresh)[:50]
+
+
+def test_each_session_measures_the_pump_afresh(board):
+    """The rise learned on one cup must not set the gains on the next: another cup, maybe another pump."""
+    rig = Rig(board, Cup(pump_pa_per_tick=40))  # a weak pump: its ramp raises the gains to the bound
+    rig.run(3000)
+    rig.start(target=30)
+    rig.run(5000)
+    assert rig.ctl.regulator.scale(rig.ctl.supervisor.pump_rise_pa()) == 1024
+    rig.ctl.stop()
+    rig.run(10000)
+    rig.start(target=30)
+    while rig.ctl.state != RUNNING:
+        rig.run(10)
+    assert rig.ctl.supervisor.pump_rise_pa() == 0
+    assert rig.ctl.regulator.scale(0) == 256  # the board's gains until this cup's ramp has measured it
 
 
 def test_a_weak_pump_running_on_its_own_is_caught_while_idle(board):

@@ -11,12 +11,12 @@ The 32-bit runtime (tests/test_wasm.py) checks the same thing by running.
 
 import ast
 from collections import namedtuple
-from types import SimpleNamespace
 
 import limits
 import mprls
 import programs
 import pytest
+import regulator
 from ambient import _WINDOW_MS
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,7 +49,10 @@ ERROR_MAX = max(-ERROR[0], ERROR[1])
 PERIOD_MS_MAX = 1000 // lo("loop_hz")
 DUTY_MAX = hi("pump.max_duty")
 KI_PERIOD_MAX = hi("regulator.ki") * PERIOD_MS_MAX
-STEP_MAX = -(-ERROR_MAX // 1000) * KI_PERIOD_MAX + 999 * KI_PERIOD_MAX // 1000
+SCALE_MAX = regulator._SCALE_MAX  # the adapted gains' largest factor, in 1/256ths
+KI_PERIOD_SCALED_MAX = KI_PERIOD_MAX * SCALE_MAX // regulator._ONE
+STEP_MAX = -(-ERROR_MAX // 1000) * KI_PERIOD_SCALED_MAX + 999 * KI_PERIOD_SCALED_MAX // 1000  # kp 0: every error
+TUNED_RISE_MAX = hi("regulator.rise_kpa_s") * KPA * PERIOD_MS_MAX // 1000  # Pa per full-duty tick
 # muldiv_round(counts - COUNTS_MIN, dpa_span, COUNTS_MAX - COUNTS_MIN) in counts_to_pa
 MULDIV_A = max(COUNTS_MIN - COUNTS[0], COUNTS[1] - COUNTS_MIN)
 MULDIV_B = (hi("sensor.psi_max") - lo("sensor.psi_min")) * mprls._DPA_PER_CENTIPSI // 100
@@ -109,13 +112,22 @@ TABLE = (
         ERROR_MAX),
     Row("regulator.py", "self._ff * target_pa", "regulator.ff(hi) * target(max)", hi("regulator.ff") * TARGET_MAX),
     Row("regulator.py", "self._kp * error", "regulator.kp(hi) * |error|(max)", hi("regulator.kp") * ERROR_MAX),
+    Row("regulator.py", "(self._ff * target_pa // 1000 + self._kp * error // 1000) * scale",
+        "(ff(hi) * target(max) // 1000 + kp(hi) * |error|(max) // 1000) * _SCALE_MAX",
+        (hi("regulator.ff") * TARGET_MAX // 1000 + hi("regulator.kp") * ERROR_MAX // 1000) * SCALE_MAX),
     Row("regulator.py", "board.regulator_ki * period_ms", "regulator.ki(hi) * 1000 // loop_hz(lo) (at boot)",
         KI_PERIOD_MAX),
-    Row("regulator.py", "error // 1000 * ki_period", "ceil(|error|(max) / 1000) * ki * period",
-        -(-ERROR_MAX // 1000) * KI_PERIOD_MAX),
-    Row("regulator.py", "error % 1000 * ki_period", "999 * ki * period", 999 * KI_PERIOD_MAX),
-    Row("regulator.py", "self._integral + self._integral_step(error)", "pump.max_duty(hi) * 1000 + step(max)",
-        DUTY_MAX * 1000 + STEP_MAX),
+    Row("regulator.py", "board.regulator_rise_pa_s * period_ms",
+        "regulator.rise_kpa_s(hi) * 1000 * 1000 // loop_hz(lo) (at boot)",
+        hi("regulator.rise_kpa_s") * KPA * PERIOD_MS_MAX),
+    Row("regulator.py", "self._tuned_rise_pa * _ONE", "tuned rise per tick(max) * 256", TUNED_RISE_MAX * 256),
+    Row("regulator.py", "self._ki_period * scale", "ki * period(max) * _SCALE_MAX", KI_PERIOD_MAX * SCALE_MAX),
+    Row("regulator.py", "_P_DUTY_INTEGRATED * 1000", "90 * 1000 (at boot)", regulator._P_DUTY_INTEGRATED * 1000),
+    Row("regulator.py", "error // 1000 * ki_period", "ceil(|error|(max) / 1000) * ki * period * _SCALE_MAX // 256",
+        -(-ERROR_MAX // 1000) * KI_PERIOD_SCALED_MAX),
+    Row("regulator.py", "error % 1000 * ki_period", "999 * ki * period * _SCALE_MAX // 256",
+        999 * KI_PERIOD_SCALED_MAX),
+    Row("regulator.py", "self._integral + step", "pump.max_duty(hi) * 1000 + step(max)", DUTY_MAX * 1000 + STEP_MAX),
     Row("regulator.py", "cap * 1000", "pump.max_duty(hi) * 1000", DUTY_MAX * 1000),
     # supervisor.py: the duty cap, only inside the band (0 < headroom < cap_band)
     Row("supervisor.py", "cap * headroom", "pump.max_duty(hi) * cap_band_kpa(hi)",
@@ -142,14 +154,15 @@ TICK_PATH = {
                       "Supervisor._hard_limit", "Supervisor._sensor", "Supervisor._implausible",
                       "Supervisor._emergency_button", "Supervisor._loop_overrun", "Supervisor._pump_runaway",
                       "Supervisor._disagrees", "Supervisor._frozen", "Supervisor._leak", "Supervisor._leak_duty",
-                      "Supervisor._over_duration", "Supervisor._heartbeat", "_ActuationWindow.add",
-                      "_ActuationWindow.bound_duty", "_ActuationWindow.restart"),
+                      "Supervisor._over_duration", "Supervisor._heartbeat", "Supervisor.pump_rise_pa",
+                      "_ActuationWindow.add", "_ActuationWindow.bound_duty", "_ActuationWindow.restart"),
     "observer.py": ("PumpObserver.reset", "PumpObserver.duty_cap", "PumpObserver.observe", "PumpObserver.disagrees",
                     "PumpObserver._learn"),
     "ambient.py": ("Ambient.restart", "Ambient.sample"),
     "bootmemory.py": ("BootMemory.save", "_xor", "_RamStore.memory"),
     "deadman.py": ("Deadman.rearm", "Deadman.expire"),
-    "regulator.py": ("Regulator.__init__", "Regulator.update", "Regulator._integral_step", "Regulator.reset"),
+    "regulator.py": ("Regulator.__init__", "Regulator.update", "Regulator.scale", "Regulator._integral_step",
+                     "Regulator.reset"),
     "programs.py": ("Program.__init__", "Program.target_pa", "lift_ceiling_pa"),
     "mprls.py": ("MPRLS.__init__", "MPRLS.start", "MPRLS.collect", "MPRLS.counts_to_pa"),
     "fixedpoint.py": ("muldiv_round", "clamp"),
@@ -205,15 +218,10 @@ def test_muldiv_round_gets_what_it_requires():
     assert MULDIV_A < 2**24 and 0 <= MULDIV_B < 2**25 and 0 < MULDIV_C <= 2**24
 
 
-@given(ki=st.integers(lo("regulator.ki"), hi("regulator.ki")), loop_hz=st.integers(lo("loop_hz"), hi("loop_hz")),
-       error=st.integers(*ERROR))
-def test_regulator_integral_step_is_the_exact_product(ki, loop_hz, error):
-    """The split integral step floors exactly like the wide product it replaced (bit-exact replays)."""
-    from regulator import Regulator
-
-    board = SimpleNamespace(regulator_kp=0, regulator_ff=0, regulator_bleed_band_pa=0, regulator_ki=ki)
-    period_ms = 1000 // loop_hz
-    assert Regulator(board, period_ms)._integral_step(error) == ki * error * period_ms // 1000
+@given(ki_period=st.integers(0, KI_PERIOD_SCALED_MAX), error=st.integers(*ERROR))
+def test_regulator_integral_step_is_the_exact_product(ki_period, error):
+    """The split integral step floors exactly like the wide product (bit-exact replays)."""
+    assert regulator.Regulator._integral_step(error, ki_period) == ki_period * error // 1000
 
 
 def test_telemetry_sequence_number_stays_a_small_int(board):

@@ -24,13 +24,15 @@ calls = 0
 allocations = []
 
 
-def locked(what, function, a, b=None, c=None):
-    """function(a[, b[, c]]) under the heap lock; an allocation is recorded as ``what``."""
+def locked(what, function, a, b=None, c=None, d=None):
+    """function(a[, b[, c[, d]]]) under the heap lock; an allocation is recorded as ``what``."""
     global calls
     calls += 1
     micropython.heap_lock()
     try:
-        if c is not None:
+        if d is not None:
+            function(a, b, c, d)
+        elif c is not None:
             function(a, b, c)
         elif b is not None:
             function(a, b)
@@ -38,7 +40,7 @@ def locked(what, function, a, b=None, c=None):
             function(a)
     except MemoryError:
         micropython.heap_unlock()
-        allocations.append("%s(%r, %r, %r)" % (what, a, b, c))
+        allocations.append("%s(%r, %r, %r, %r)" % (what, a, b, c, d))
         return
     micropython.heap_unlock()
 
@@ -50,12 +52,14 @@ def sensor(board, counts):
 
 
 def regulator(board, targets, vacuums):
-    for cap in (0, 1, board.pump_max_duty):
-        for target in targets:
-            for vacuum in vacuums:
-                reg = Regulator(board, board.period_ms)
-                for _ in range(3):  # the integral winds up to its clamp and back
-                    locked("Regulator.update", reg.update, target, vacuum, cap)
+    # The pump's measured rise: unknown, the smallest (gains x4) and beyond the observer's largest (x1/4).
+    for rise in (0, 1, 1 << 20):
+        for cap in (0, 1, board.pump_max_duty):
+            for target in targets:
+                for vacuum in vacuums:
+                    reg = Regulator(board, board.period_ms)
+                    for _ in range(3):  # the integral winds up to its clamp and back
+                        locked("Regulator.update", reg.update, target, vacuum, cap, rise)
 
 
 def supervisor(board, vacuums):
