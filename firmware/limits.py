@@ -47,7 +47,7 @@ REGISTRY = {
 }
 
 
-_WHOLE_UNITS = ("", "Hz", "ms", "duty", "min", "mm", "psi")
+_WHOLE_UNITS = ("", "Hz", "ms", "duty", "duty/kPa", "duty/(kPa*s)", "min", "mm", "psi")  # the tick multiplies by these
 
 
 class LimitError(ValueError):

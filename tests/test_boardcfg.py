@@ -58,6 +58,9 @@ BAD = [
     ("cups", [{"name": "M", "diameter_mm": 40, "hard_limit_kpa": 6}], "cups[0].hard_limit_kpa"),
     ("cups", [{"name": "M", "diameter_mm": 40, "hard_limit_kpa": 50}] * 2, "listed twice"),
     ("limits.plausible_min_kpa", 60, "plausible_min_kpa"),
+    ("regulator.kp", 300.5, "regulator.kp: expected a whole number"),  # the tick multiplies by it: no floats
+    ("regulator.ki", 20.5, "regulator.ki: expected a whole number"),
+    ("regulator.ff", 2.5, "regulator.ff: expected a whole number"),
 ]
 
 
