@@ -1,5 +1,8 @@
 """Edges: every program parameter's range, the neck limit, the board's ceilings and each curve's turns."""
 
+import copy
+import math
+
 import boardcfg
 import programs
 import pytest
@@ -162,3 +165,28 @@ def test_every_program_ends_at_its_duration(board):
 ])
 def test_describe_names_every_parameter_in_the_units_it_was_given(board, name, params, text):
     assert build(board, name, **params).describe() == text
+
+
+def test_the_lift_ceiling_is_exact_across_the_registrys_ranges():
+    """The vacuum where the tissue reaches max_lift_mm, floored to a pascal, for every lift limit, tissue
+    and cup diameter a board file may hold: lift_mm * 1000 µm / (µm per kPa at 40 mm * d / 40 mm)."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    for lift_mm in range(5, 21):
+        board = SimpleNamespace(max_lift_mm=lift_mm)
+        for tissue, um_per_kpa in programs.LIFT_UM_PER_KPA.items():
+            for diameter_mm in range(10, 121):
+                cup = SimpleNamespace(diameter_mm=diameter_mm)
+                exact = Fraction(lift_mm * 1000 * 1000 * 40, um_per_kpa * diameter_mm)
+                assert programs.lift_ceiling_pa(board, cup, tissue) == math.floor(exact), (lift_mm, tissue, diameter_mm)
+
+
+def test_a_cup_too_wide_for_any_target_on_soft_tissue_says_targets_stop_at_0(board_data):
+    """5 mm of lift in a 120 mm cup on soft tissue comes at 3.333 kPa, inside a 10 kPa cap band."""
+    data = copy.deepcopy(board_data)
+    data["limits"].update(max_lift_mm=5, cap_band_kpa=10)
+    data["cups"] = [{"name": "XL", "diameter_mm": 120, "hard_limit_kpa": 50}]
+    board = boardcfg.load(data)
+    with pytest.raises(ValueError, match=r"reached at 3\.333 kPa, so targets stop 10 kPa below it, at 0 kPa$"):
+        programs.build("static", {"target": "8", "tissue": "soft"}, board, board.cups[0])
