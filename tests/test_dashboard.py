@@ -222,7 +222,8 @@ def test_a_session_from_the_api_checked_started_stopped_and_in_the_history(vboar
     async def check():
         async with Served([vboard.port], tmp_path) as s:
             async with s.http.ws_connect(s.url + "/ws") as ws:
-                await next_message(ws, lambda m: m["type"] == "board" and m["board"]["connected"])
+                # idle and streaming: the dashboard sends a start only where the board would take it
+                await next_message(ws, lambda m: m["type"] == "rows" and latest(m, "state") == 0)
                 start = s.url + "/api/boards/0/start"
                 for body, status, text in (
                         (form(params={"target": "45"}), 400, "above this board's limit for cup M"),
@@ -238,7 +239,7 @@ def test_a_session_from_the_api_checked_started_stopped_and_in_the_history(vboar
                         assert response.status == status and text in (await response.json())["error"], body
                 assert not any(e[1] == "cmd" for e in s.dashboard.workers[0].events)  # none reached the device
                 async with s.http.post(start, json=form()) as response:
-                    assert response.status == 200
+                    assert response.status == 200, await response.text()
                     assert (await response.json())["result"].startswith("started static target=20 minutes=2")
                 session = await next_message(ws, lambda m: m["type"] == "session" and m["session"])
                 assert session["session"]["hard_limit_pa"] == 50000 and session["session"]["cup"] == "M"

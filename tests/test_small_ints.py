@@ -166,7 +166,7 @@ TICK_PATH = {
     "programs.py": ("Program.__init__", "Program.target_pa", "lift_ceiling_pa"),
     "mprls.py": ("MPRLS.__init__", "MPRLS.start", "MPRLS.collect", "MPRLS.counts_to_pa"),
     "fixedpoint.py": ("muldiv_round", "clamp"),
-    "actuators.py": ("Pump.set", "Valve.vent", "Valve.hold", "Valve._drive", "Led.set", "Button.pressed"),
+    "actuators.py": ("Pump.set", "Valve.vent", "Valve.hold", "Led.set", "Button.pressed"),
     "service.py": ("Service.after_tick",),
     "protocol.py": ("TelemetryEncoder.encode", "TelemetryEncoder._field", "checksum"),
 }
