@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,12 @@ import pytest
 
 from cupctl import fw, mpunix, mpwasm
 from cupctl.mpunix import RuntimeUnavailable
+
+# Tests stop the CLI with Ctrl-C (SIGINT), as an operator would. A shell without job control starts a
+# background job (`make test &`, nohup) with SIGINT ignored, and an ignored signal stays ignored across
+# exec, so every child would ignore it too: give the children the default again (a Python handler is
+# reset to the default at exec).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BOARD = ROOT / "boards" / "esp32-devkitc.json"
