@@ -80,10 +80,10 @@ def _replay_memory(data: trace.Trace, minutes: int) -> int:
     board = json.loads(data.meta["board_file"])
     ticks = len(data.rows) - start
     streamed = _peak_rss(lambda: mpunix.stream_job({"kind": "replay", "board": board},
-                                                   replay.ticks_of(data, start)), ticks)
+                                                   replay.ticks_of(data, start, len(data.rows))), ticks)
     try:
         job = _peak_rss(lambda: mpunix.run_job({"kind": "replay", "board": board,
-                                                "ticks": list(replay.ticks_of(data, start))}), ticks)
+                                                "ticks": list(replay.ticks_of(data, start, len(data.rows)))}), ticks)
         whole = "%.1f MB" % (job / 1024)
     except RuntimeError as e:
         whole = "fails (%s; its heap is 64 MB)" % (str(e)[:60] or "out of memory")
