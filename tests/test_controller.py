@@ -405,3 +405,15 @@ def test_an_ambient_out_of_range_while_idle_is_not_taken_as_the_zero(board):
     rig.cup.ambient_pa = board.ambient_max_pa + 1000  # the sensor drifts past the plausible ambient
     rig.run(5000)
     assert rig.ctl.ambient_pa == zero and rig.ctl.fault == faults.NONE
+
+
+def test_the_controller_reports_its_pumps_duty_and_its_valve(board):
+    """What Service sends as telemetry: the controller's own view of its outputs."""
+    rig = Rig(board)
+    rig.run(3000)
+    assert (rig.ctl.duty, rig.ctl.vented) == (0, True)
+    rig.start(target=30)
+    rig.run(3000)
+    assert rig.ctl.duty == rig.pump.duty > 0 and rig.ctl.vented is False
+    rig.ctl.stop()
+    assert (rig.ctl.duty, rig.ctl.vented) == (0, True)
