@@ -251,7 +251,11 @@ def virtual(seconds: float, count: int = 3) -> None:
             for job in jobs:
                 job.send_signal(signal.SIGINT)
             for job in jobs:
-                job.wait(60)
+                try:
+                    job.wait(60)
+                except subprocess.TimeoutExpired:  # never leave a bridge holding a port after the run
+                    job.kill()
+                    raise
             for vb in vbs:
                 vb.stop()
             counter.close()
