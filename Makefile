@@ -41,9 +41,11 @@ mpy: $(STAMP)
 $(STUBS)/machine.pyi: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS) micropython-esp32-stubs micropython-stdlib-stubs
 
+# mypy names packages after folders: build/fwpkg/cupfw links to firmware/.
 typecheck: $(STUBS)/machine.pyi
-	cd firmware && MYPYPATH=../$(STUBS) ../$(BIN)/mypy --config-file ../pyproject.toml --cache-dir ../build/mypy \
-		--custom-typeshed-dir ../$(STUBS) *.py
+	@mkdir -p build/fwpkg && ln -sfn ../../firmware build/fwpkg/cupfw
+	MYPYPATH=$(STUBS):build/fwpkg $(BIN)/mypy --config-file pyproject.toml --cache-dir build/mypy \
+		--custom-typeshed-dir $(STUBS) -p cupfw
 
 sim: $(STAMP)
 	$(BIN)/cupctl sim --demo --out $(SIM_OUT)

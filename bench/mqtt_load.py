@@ -29,12 +29,10 @@ import tty
 from pathlib import Path
 
 from bench.common import ROOT, machine
-from cupctl import fw  # noqa: F401  (puts the firmware on the path)
 from cupctl.fleet.broker import Broker
 from cupctl.telemetry import parse_line
+from cupfw import protocol
 from tests.broker import Mosquitto
-
-import protocol  # isort: skip
 
 HZ = 50
 LATE_MS = 100

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from cupctl import boards
 from cupctl.sim import runner
-
-import faults  # isort: skip  (firmware, on the path via cupctl)
+from cupfw import faults
 
 STUCK_10_KPA = 8830924  # raw counts of 91.3 kPa absolute: 10 kPa of vacuum
 CASES = (("frozen in the soft ramp", 5000, {"kind": "sensor_frozen"}),

@@ -15,10 +15,9 @@ import itertools
 
 from cupctl import boards
 from cupctl.sim import plant, runner
-
-import faults  # isort: skip  (firmware, on the path via cupctl)
-from controller import RUNNING  # isort: skip
-from regulator import Regulator  # isort: skip
+from cupfw import faults
+from cupfw.controller import RUNNING
+from cupfw.regulator import Regulator
 
 TARGET_PA = 30000
 SETTLED_MS = 20000  # the steady RMS is taken from here to the end of the session

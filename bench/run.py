@@ -23,13 +23,12 @@ REPEATS = 5
 def tick_cost_unix_port() -> None:
     """Median µs per steady-state tick on the unix port (alloc_tick.py, 20,000 ticks per run)."""
     results = {}
-    path = ":".join(str(ROOT / d) for d in ("firmware", "host", "tests/mpcases"))
     for mode in ("tick", "tick+telemetry"):
         runs = []
         for _ in range(REPEATS):
             out = subprocess.run([mpunix.executable(), "-X", "heapsize=8M", "tests/mpcases/alloc_tick.py",
                                   "boards/esp32-devkitc.json", "20000", mode], cwd=ROOT, capture_output=True,
-                                 text=True, env=dict(mpunix.env(), MICROPYPATH=path), check=True)
+                                 text=True, env=mpunix.env(ROOT / "tests" / "mpcases"), check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1])["us_per_tick"])
         results[mode] = statistics.median(runs)
     print("tick cost, unix port: %.2f us/tick (tick only), %.2f us/tick (with telemetry encode at 50 Hz); "

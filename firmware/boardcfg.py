@@ -6,7 +6,7 @@ tick; any mistake raises ``BoardError`` naming the field. Used by the firmware
 at boot and by the host CLI, so both refuse the same files.
 """
 
-import limits
+from . import limits
 
 # The GPIOs each chip has (ESP32: no 20, 24, 28-31; ESP32-S3: no 22-25).
 _GPIOS = {

@@ -1,4 +1,4 @@
 # Runs first at every reset: pump off and cup vented before anything else.
-import hw
+from cupfw import hw
 
 hw.make_safe()

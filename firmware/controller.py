@@ -12,13 +12,13 @@ from time import ticks_diff
 
 from micropython import const
 
-import faults
-from ambient import Ambient
-from bootmemory import BootMemory
-from mprls import ERR_BUSY
-from programs import lift_ceiling_pa
-from regulator import Regulator
-from supervisor import Reading, Supervisor
+from . import faults
+from .ambient import Ambient
+from .bootmemory import BootMemory
+from .mprls import ERR_BUSY
+from .programs import lift_ceiling_pa
+from .regulator import Regulator
+from .supervisor import Reading, Supervisor
 
 IDLE = const(0)
 PREPARE = const(1)  # cup vented, waiting for it to come to rest at ambient pressure

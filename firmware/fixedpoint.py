@@ -1,26 +1,4 @@
-"""Integer helpers that keep every intermediate value inside ESP32 small ints (< 2^30)."""
-
-
-def muldiv_round(a, b, c):
-    """round(a * b / c) without a wide product.
-
-    Requires |a| < 2^24, 0 <= b < 2^25 and 0 < c <= 2^24. ``b`` is consumed five
-    bits at a time, so each partial sum stays below 63 * 2^24 < 2^30.
-    """
-    negative = a < 0
-    if negative:
-        a = -a
-    quotient = 0
-    remainder = 0
-    shift = 20
-    while shift >= 0:
-        partial = remainder * 32 + a * ((b >> shift) & 31)
-        quotient = quotient * 32 + partial // c
-        remainder = partial % c
-        shift -= 5
-    if 2 * remainder >= c:
-        quotient += 1
-    return -quotient if negative else quotient
+"""Integer helpers for the program parameters and the regulator, without floats."""
 
 
 def clamp(value, low, high):

@@ -9,11 +9,11 @@ import sys
 
 import machine
 
-from actuators import Button, Led, Pump, Valve, valve_level
-from bootmemory import BootMemory
-from deadman import Deadman
-from files import BOARD_FILE, MAINTENANCE_FLAG
-from mprls import MPRLS
+from .actuators import Button, Led, Pump, Valve, valve_level
+from .bootmemory import BootMemory
+from .deadman import Deadman
+from .files import BOARD_FILE, MAINTENANCE_FLAG
+from .mprls import MPRLS
 
 # Bit-banged I2C: its waits are bounded by ``timeout`` (µs). The hardware driver of
 # MicroPython v1.22-v1.24 blocks up to 100 ms per byte on a hung bus, and the

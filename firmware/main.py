@@ -1,8 +1,7 @@
 # The control loop. Whatever ends it (a crash, mpremote's Ctrl-C) leaves the cup vented.
 import micropython
 
-import hw
-import runtime
+from cupfw import hw, runtime
 
 try:
     runtime.main(hw)

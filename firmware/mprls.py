@@ -3,7 +3,7 @@
 Usage::
 
     from machine import I2C, Pin
-    import mprls
+    from cupfw import mprls       # or `import mprls`: the driver imports nothing else of the firmware
     sensor = mprls.MPRLS(I2C(0, scl=Pin(22), sda=Pin(21)))
     print(sensor.read_pa())      # blocking, bounded: absolute pressure in Pa
 
@@ -15,8 +15,6 @@ raises; they return a negative ``ERR_*`` code so the hot path allocates nothing.
 import time
 
 from micropython import const
-
-from fixedpoint import muldiv_round
 
 _CMD_MEASURE = b"\xaa\x00\x00"  # output measurement command, then read 4 bytes
 _STATUS_POWERED = const(0x40)
@@ -42,6 +40,28 @@ REASONS = {
     ERR_BUS: "I2C bus error",
     ERR_TIMEOUT: "conversion timeout",
 }
+
+
+def muldiv_round(a, b, c):
+    """round(a * b / c) without a wide product.
+
+    Requires |a| < 2^24, 0 <= b < 2^25 and 0 < c <= 2^24. ``b`` is consumed five
+    bits at a time, so each partial sum stays below 63 * 2^24 < 2^30.
+    """
+    negative = a < 0
+    if negative:
+        a = -a
+    quotient = 0
+    remainder = 0
+    shift = 20
+    while shift >= 0:
+        partial = remainder * 32 + a * ((b >> shift) & 31)
+        quotient = quotient * 32 + partial // c
+        remainder = partial % c
+        shift -= 5
+    if 2 * remainder >= c:
+        quotient += 1
+    return -quotient if negative else quotient
 
 
 class SensorError(Exception):

@@ -21,7 +21,7 @@ ramp       target 8..60 kPa (30), rate 0.05..5 kPa/s (0.5), minutes 1..40 (20)
 =========  ===========================================================
 """
 
-from fixedpoint import parse_milli
+from .fixedpoint import parse_milli
 
 _KPA = 0  # value is kPa with decimals; stored as Pa
 _COUNT = 1  # whole number, stored as is

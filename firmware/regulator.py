@@ -22,7 +22,7 @@ the valve to vent for a tick.
 
 from micropython import const
 
-from fixedpoint import clamp
+from .fixedpoint import clamp
 
 _INTEGRAL_MIN = -1000000  # milli-duty
 _ONE = const(256)  # gain scale 1.0, in 1/256ths

@@ -9,13 +9,12 @@ import select
 import sys
 import time
 
-import boardcfg
-import faults
-import protocol
-from controller import Controller
-from outbox import Outbox
-from service import Service
-from version import VERSION
+from . import boardcfg, faults, protocol
+from .controller import Controller
+from .outbox import Outbox
+from .service import Service
+from .version import VERSION
+
 _MAX_INPUT_PER_TICK = 64  # bytes; bounds the time spent on commands per tick
 _OUTBOX_BYTES = 4096  # about 1.3 s of telemetry at 50 Hz: what a host may fall behind before lines drop
 _OUTBOX_FLUSH_MS = 200  # on the way out: what the writer may still send

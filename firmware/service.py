@@ -6,11 +6,8 @@ to ``telemetry_hz`` and written from one reused buffer, so at most one
 fixed-length line (plus rare events) leaves per tick.
 """
 
-import faults
-import limits
-import programs
-import protocol
-from controller import FAULT, STATE_NAMES
+from . import faults, limits, programs, protocol
+from .controller import FAULT, STATE_NAMES
 
 _DEFAULT_CUP_INDEX = 0
 _SEQ_WRAP = 99999999

@@ -10,9 +10,8 @@ to ``check()`` and ``actuate()``; nothing else flows in.
 
 from time import ticks_diff
 
-import faults
-import mprls
-from observer import PumpObserver
+from . import faults, mprls
+from .observer import PumpObserver
 
 _ALWAYS = 0  # rule runs in every state
 _SESSION = 1  # rule runs only while a session holds vacuum

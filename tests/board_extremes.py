@@ -18,12 +18,8 @@ largest regulator error a session meets).
 import copy
 import json
 
-import boardcfg
-import faults
-import limits
-import programs
-from ambient import _WINDOW_MS
-
+from cupfw import boardcfg, faults, limits, programs
+from cupfw.ambient import _WINDOW_MS
 from tests.conftest import DEFAULT_BOARD
 
 DEFAULT = json.loads(DEFAULT_BOARD.read_text())
@@ -32,7 +28,7 @@ NUMERIC = tuple(key for key, entry in limits.REGISTRY.items() if entry[1] != ent
 _LOW, _HIGH = 1, 2  # indices into a REGISTRY entry
 # The "widest" board: the end of each range that makes the tick's numbers largest.
 _WIDEST_LOW = ("loop_hz", "limits.cap_band_kpa", "limits.plausible_min_kpa", "limits.ambient_min_kpa")
-_MIN_PROGRAM_TARGET_PA = min(p[2] for spec in __import__("programs").TABLE.values() for p in spec
+_MIN_PROGRAM_TARGET_PA = min(p[2] for spec in programs.TABLE.values() for p in spec
                              if p[0] in ("target", "high"))
 _PA_PER_PSI = 6894.757
 _SEA_LEVEL_PA = 101325

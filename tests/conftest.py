@@ -42,7 +42,7 @@ def board_data():
 
 @pytest.fixture
 def board(board_data):
-    import boardcfg
+    from cupfw import boardcfg
 
     return boardcfg.load(board_data)
 

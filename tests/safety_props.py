@@ -66,7 +66,7 @@ def random_spec(rng: random.Random, duration_ms=30000):
 
 def violations(rows, events, board):
     """Every broken invariant, as text. ``events``: (row index, 't,kind,detail') pairs."""
-    import faults
+    from cupfw import faults
 
     c = COLUMN
     limits = {cup.name: cup.hard_limit_pa for cup in board.cups}

@@ -4,10 +4,9 @@ import copy
 import json
 import struct
 
-import boardcfg
-import limits
 import pytest
 
+from cupfw import boardcfg, limits
 from tests.conftest import ROOT
 
 

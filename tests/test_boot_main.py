@@ -1,5 +1,6 @@
 """boot.py and main.py leave the hardware safe: on CPython (mocked machine) and on the unix port."""
 
+import importlib
 import json
 import os
 import shutil
@@ -10,15 +11,13 @@ import types
 import pytest
 
 from cupctl import mpunix
-from cupctl.fw import FIRMWARE_DIR
+from cupctl.sim.vboard import populate_flash
 from tests.conftest import DEFAULT_BOARD, ROOT
 
 
 @pytest.fixture
 def flash(tmp_path):
-    for source in FIRMWARE_DIR.glob("*.py"):
-        shutil.copy(source, tmp_path)
-    shutil.copy(DEFAULT_BOARD, tmp_path / "board.json")
+    populate_flash(tmp_path, json.loads(DEFAULT_BOARD.read_text()))
     return tmp_path
 
 
@@ -39,12 +38,17 @@ def test_boot_and_main_leave_the_cup_vented_on_micropython(flash, mode, micropyt
     assert after["valve_vented"]
 
 
+def _fresh_hw():
+    """cupfw.hw imported again, against the machine module the test put in place."""
+    sys.modules.pop("cupfw.hw", None)
+    return importlib.import_module("cupfw.hw")
+
+
 def test_make_safe_on_cpython_drives_pump_low_and_valve_to_vent(mocker, tmp_path, monkeypatch):
     machine = types.SimpleNamespace(Pin=mocker.MagicMock())
     machine.Pin.OUT = 3
     mocker.patch.dict(sys.modules, {"machine": machine})
-    sys.modules.pop("hw", None)
-    import hw
+    hw = _fresh_hw()
 
     monkeypatch.chdir(tmp_path)
     shutil.copy(DEFAULT_BOARD, tmp_path / "board.json")
@@ -54,14 +58,13 @@ def test_make_safe_on_cpython_drives_pump_low_and_valve_to_vent(mocker, tmp_path
     assert mocker.call(board["pump"]["pin"], 3, value=0) in calls
     # normally-open valve, energised high: vent = not energised = 0
     assert mocker.call(board["valve"]["pin"], 3, value=0) in calls
-    sys.modules.pop("hw", None)
+    sys.modules.pop("cupfw.hw", None)
 
 
 def test_make_safe_never_raises_without_a_board_file(mocker, tmp_path, monkeypatch):
     mocker.patch.dict(sys.modules, {"machine": types.SimpleNamespace(Pin=mocker.MagicMock())})
-    sys.modules.pop("hw", None)
-    import hw
+    hw = _fresh_hw()
 
     monkeypatch.chdir(tmp_path)
     hw.make_safe()  # no board.json: must not raise
-    sys.modules.pop("hw", None)
+    sys.modules.pop("cupfw.hw", None)

@@ -5,12 +5,12 @@ import struct
 import subprocess
 import sys
 
-import protocol
 import pytest
 import serial
 
 from cupctl import cli, trace
 from cupctl.sim import scenario, virtual_time
+from cupfw import protocol
 from tests.conftest import ROOT
 
 VERBS = ("boards", "flash", "deploy", "session", "monitor", "record", "plot", "replay", "sim", "info", "doctor", "repl",

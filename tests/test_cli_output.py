@@ -49,7 +49,7 @@ def test_kpa_never_prints_minus_zero(pa, text):
 
 
 def vented(seq, vacuum_pa):
-    import protocol
+    from cupfw import protocol
 
     return bytes(protocol.TelemetryEncoder().encode(seq, 1000 + seq * 10, 9567000, vacuum_pa, 0, 0, 1, 0, 0))
 
@@ -63,7 +63,7 @@ def test_the_live_view_of_a_vented_cup_is_not_minus_zero(capsys):
 
 
 def test_monitor_json_prints_one_object_per_row_and_event(mocker, capsys):
-    import protocol
+    from cupfw import protocol
 
     event = protocol.frame(protocol.EVENT, "1234,state,running fault=none").encode()
     rows = [telemetry(1), event, telemetry(2)]

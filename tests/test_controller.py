@@ -6,15 +6,14 @@ at random offsets, including just before ``ticks_ms`` wraps at 2^30.
 
 import random
 
-import faults
-import programs
 import pytest
-from actuators import Button, Led, Pump, Valve
-from bootmemory import BootMemory
-from controller import FAULT, IDLE, PREPARE, RUNNING, Controller
-from mprls import COUNTS_MAX, COUNTS_MIN, MPRLS
 
 from cupctl.sim.hardware import SimPin, SimPWM, SimRTC
+from cupfw import faults, programs
+from cupfw.actuators import Button, Led, Pump, Valve
+from cupfw.bootmemory import BootMemory
+from cupfw.controller import FAULT, IDLE, PREPARE, RUNNING, Controller
+from cupfw.mprls import COUNTS_MAX, COUNTS_MIN, MPRLS
 
 TICKS_PERIOD = 1 << 30
 AMBIENT_PA = 101325

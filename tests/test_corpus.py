@@ -10,7 +10,7 @@ TRACES = sorted((ROOT / "tests" / "traces").glob("*.csv"))
 
 
 def test_corpus_covers_every_program_and_fault():
-    import programs
+    from cupfw import programs
 
     names = {p.stem for p in TRACES}
     assert len(TRACES) >= 10

@@ -1,6 +1,6 @@
 """The pump's dead-man switch: silent until the first tick arms it, then it cuts the pump after its budget."""
 
-from deadman import Deadman
+from cupfw.deadman import Deadman
 
 
 class Pump:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from cupctl import boards
-from cupctl.fw import FIRMWARE_DIR
+from cupctl.fw import PACKAGE_ON_BOARD, board_layout
 from cupctl.sim.vboard import VirtualBoard, populate_flash
 
 
@@ -26,15 +26,32 @@ def test_deploy_compiles_copies_only_changes_and_verifies(tmp_path, micropython)
     with VirtualBoard(flash) as vb:
         first = deploy(vb.port)
         assert "firmware answers" in first
-        assert (flash / "controller.mpy").exists() and not (flash / "controller.py").exists()
+        package = flash / PACKAGE_ON_BOARD
+        assert (package / "controller.mpy").exists() and not (package / "controller.py").exists()
+        assert (package / "__init__.mpy").exists()
         assert (flash / "main.py").exists() and (flash / "boot.py").exists()
         assert "0 copied" in deploy(vb.port)
-        (flash / "regulator.mpy").write_bytes(b"stale")
+        (package / "regulator.mpy").write_bytes(b"stale")
         assert "1 copied" in deploy(vb.port)
         s3 = deploy(vb.port, "esp32-s3-devkitc-1")
         assert "1 copied" in s3  # only board.json differs
         assert '"esp32s3"' in (flash / "board.json").read_text()
         assert vb.resets.count("wdt") == 0
+
+
+def test_deploy_over_the_flat_layout_of_older_firmware_removes_its_root_modules(tmp_path, micropython):
+    # Firmware deployed before it became a package kept every module in the root folder, where
+    # the board's REPL finds them first.
+    flash = tmp_path / "flash"
+    populate_flash(flash, boards.load("esp32-devkitc")[0])
+    (flash / "controller.mpy").write_bytes(b"old")
+    (flash / "protocol.py").write_text("raise RuntimeError('old')\n")
+    (flash / "notes.txt").write_text("the maker's own file")
+    with VirtualBoard(flash) as vb:
+        assert "firmware answers" in deploy(vb.port)
+    assert not (flash / "controller.mpy").exists() and not (flash / "protocol.py").exists()
+    assert (flash / "notes.txt").read_text() == "the maker's own file"
+    assert sorted(p.name for p in flash.glob("*.py")) == ["boot.py", "main.py"]
 
 
 def test_deploy_refuses_a_bad_board_before_touching_the_port(tmp_path):
@@ -52,9 +69,9 @@ def test_deploy_rescues_a_board_stuck_in_a_reset_loop(tmp_path, micropython):
 
     flash = tmp_path / "flash"
     populate_flash(flash, boards.load("esp32-devkitc")[0])
-    broken = (flash / "controller.py").read_text().replace(
+    broken = (flash / PACKAGE_ON_BOARD / "controller.py").read_text().replace(
         "    def tick(self, now):\n", "    def tick(self, now):\n        raise RuntimeError('bug')\n")
-    (flash / "controller.py").write_text(broken)
+    (flash / PACKAGE_ON_BOARD / "controller.py").write_text(broken)
     with VirtualBoard(flash) as vb:
         deadline = time.monotonic() + 15
         while vb.resets.count("wdt") < 2 and time.monotonic() < deadline:
@@ -69,7 +86,8 @@ def test_deploy_rescues_a_board_stuck_in_a_reset_loop(tmp_path, micropython):
                 assert time.monotonic() < deadline, "no maintenance boot with the button held"
         vb.hold_button(False)  # ...and lets go once the board sits in maintenance mode
         assert "firmware answers" in deploy(vb.port)
-        assert not (flash / "controller.py").exists() and (flash / "controller.mpy").exists()
+        package = flash / PACKAGE_ON_BOARD
+        assert not (package / "controller.py").exists() and (package / "controller.mpy").exists()
         resets = len(vb.resets)
         time.sleep(2.5)
         assert len(vb.resets) == resets, "no more resets once deployed"
@@ -115,7 +133,7 @@ def test_only_the_changed_file_crosses_the_link(deployed, mocker):
 
     vb, flash, again = deployed
     send = mocker.spy(dep, "_send")
-    firmware_files = len(list(FIRMWARE_DIR.glob("*.py")))
+    firmware_files = len(board_layout())
     assert again("esp32-s3-devkitc-1") == {"copied": 1, "unchanged": firmware_files, "removed": 0}
     assert [c.args[1] for c in send.call_args_list] == ["board.json"]
     assert '"esp32s3"' in (flash / "board.json").read_text()

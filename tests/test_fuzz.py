@@ -3,14 +3,13 @@
 import copy
 import json
 
-import boardcfg
-import protocol
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cupctl import telemetry, trace
 from cupctl.sim import scenario
+from cupfw import boardcfg, protocol
 from tests.conftest import DEFAULT_BOARD, ROOT
 
 FUZZ = settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])

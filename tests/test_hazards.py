@@ -4,11 +4,11 @@ Every ``examples/scenarios/hazard-*.toml`` must end as listed here, satisfy ever
 ``tests/safety_props.py`` on every row, and give the same trace on CPython and the unix port.
 """
 
-import faults
 import pytest
 
 from cupctl import trace
 from cupctl.sim import scenario, virtual_time
+from cupfw import faults
 from tests.conftest import ROOT
 from tests.safety_props import COLUMN, START_VACUUM_MAX_PA, violations
 

@@ -5,9 +5,8 @@ import json
 import pytest
 
 from cupctl import cli, doctor
+from cupfw import version
 from tests.test_link import LineDevice
-
-import version  # isort: skip  (firmware module: the version this host deploys)
 
 INFO = ("version=%s protocol=1 board=esp32-devkitc chip=esp32 loop_hz=100 max_target_pa=40000 "
         "max_session_ms=2400000 cups=M:40mm:50000;S:30mm:60000" % version.VERSION)

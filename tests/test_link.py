@@ -1,10 +1,10 @@
 """The serial link against a fake device that keeps a line buffer, as the firmware does."""
 
-import protocol
 import pytest
 import serial
 
 from cupctl.link import Link, LinkError
+from cupfw import protocol
 
 
 class LineDevice:

@@ -3,8 +3,9 @@
 import random
 
 import adafruit_mprls
-import mprls
 import pytest
+
+from cupfw import mprls
 
 
 class FakeBus:

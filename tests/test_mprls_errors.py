@@ -5,13 +5,12 @@ import random
 from fractions import Fraction
 from unittest import mock
 
-import faults
-import mprls
 import pytest
-from controller import RUNNING
 
 from cupctl.sim.plant import Plant, SimMPRLSBus
 from cupctl.sim.runner import Simulation
+from cupfw import faults, mprls
+from cupfw.controller import RUNNING
 
 
 class Bus:

@@ -115,12 +115,14 @@ def test_score_leaves_out_surviving_equivalents_and_counts_timeouts_as_killed():
 
 
 def test_firmware_dir_override_reaches_both_runtimes(tmp_path):
-    probe = ("from cupctl import fw, mpunix; import tests.conftest as c; "
-             "print(fw.FIRMWARE_DIR); print(mpunix.env()['MICROPYPATH']); print(c.MP_PATH)")
+    (tmp_path / "__init__.py").write_text("")
+    # The package's folder, as "cupfw", comes first on MicroPython's path.
+    probe = ("import os; from cupctl import fw, mpunix; import tests.conftest as c; import cupfw; "
+             "first = lambda path: os.path.realpath(os.path.join(path.split(os.pathsep)[0], 'cupfw')); "
+             "print(cupfw.__file__); print(first(mpunix.env()['MICROPYPATH'])); print(first(c.MP_PATH))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=mutate.ROOT,
                          env=dict(os.environ, CUPCTL_FIRMWARE_DIR=str(tmp_path))).stdout.splitlines()
-    assert out[0] == str(tmp_path)
-    assert out[1].split(os.pathsep)[0] == str(tmp_path) and out[2].split(os.pathsep)[0] == str(tmp_path)
+    assert out == [str(tmp_path / "__init__.py"), os.path.realpath(tmp_path), os.path.realpath(tmp_path)]
 
 
 def test_report_lists_survivors_as_claimable_lines_and_notes_an_interrupted_run(tmp_path, monkeypatch):
@@ -139,8 +141,9 @@ def test_selection_adds_any_fast_test_file_that_imports_the_module(tmp_path, mon
     tests = tmp_path / "tests"
     tests.mkdir()
     (tests / "test_rules.py").write_text("import json\n")
-    (tests / "test_new.py").write_text('"""New."""\nfrom supervisor import Supervisor\n')
-    (tests / "test_vboard.py").write_text("import supervisor\n")  # slow: stays out
-    (tests / "test_other.py").write_text("import supervisors\n")
+    (tests / "test_new.py").write_text('"""New."""\nfrom cupfw.supervisor import Supervisor\n')
+    (tests / "test_also.py").write_text("from cupfw import faults, supervisor\n")
+    (tests / "test_vboard.py").write_text("from cupfw import supervisor\n")  # slow: stays out
+    (tests / "test_other.py").write_text("from cupfw import supervisors\nimport supervisor\n")
     monkeypatch.setattr(mutate, "ROOT", tmp_path)
-    assert mutate.select_tests("supervisor") == ["test_new.py", "test_rules.py"]
+    assert mutate.select_tests("supervisor") == ["test_also.py", "test_new.py", "test_rules.py"]

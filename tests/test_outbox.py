@@ -3,7 +3,7 @@
 import threading
 import time
 
-from outbox import Outbox
+from cupfw.outbox import Outbox
 
 
 class Port:

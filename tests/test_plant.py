@@ -1,9 +1,9 @@
 """The plant's physics against hand-computed cases."""
 
-import mprls
 import pytest
 
 from cupctl.sim.plant import COUNTS_MIN, Plant, SimMPRLSBus
+from cupfw import mprls
 
 QUIET = {"noise_pa": 0, "leak_ul_s_kpa": 0, "skin_um_kpa": 0}
 

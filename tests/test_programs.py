@@ -1,7 +1,8 @@
 """Program set-point curves and parameter validation against the board's limits."""
 
-import programs
 import pytest
+
+from cupfw import programs
 
 
 def build(board, name, **params):
@@ -76,7 +77,7 @@ def test_small_cup_lowers_the_ceiling(board):
 
 
 def test_session_limit_caps_minutes(board_data):
-    import boardcfg
+    from cupfw import boardcfg
 
     board_data["limits"]["max_session_min"] = 15
     board = boardcfg.load(board_data)

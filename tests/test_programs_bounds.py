@@ -3,9 +3,9 @@
 import copy
 import math
 
-import boardcfg
-import programs
 import pytest
+
+from cupfw import boardcfg, programs
 
 # The documented ranges (programs.py's docstring), written out here so that a changed bound fails.
 # (program, parameter, lowest, highest, one step in the parameter's resolution)

@@ -2,13 +2,12 @@
 
 import re
 
-import programs
-import protocol
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cupctl import telemetry
+from cupfw import programs, protocol
 
 ints = st.integers
 

@@ -4,11 +4,11 @@ the integral's error bound, and gains that adapt to the pump's measured rise (al
 from types import SimpleNamespace
 
 import pytest
-from controller import RUNNING
-from regulator import Regulator
 
 from cupctl import boards
 from cupctl.sim import runner
+from cupfw.controller import RUNNING
+from cupfw.regulator import Regulator
 
 PERIOD_MS = 10
 TUNED_RISE_PA = 250  # per 10 ms tick: 25 kPa/s

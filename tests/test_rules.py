@@ -2,10 +2,10 @@
 
 import json
 
-import faults
 import pytest
 import rules
 
+from cupfw import faults
 from tests.conftest import DEFAULT_BOARD
 
 

@@ -5,8 +5,8 @@ import json
 import types
 
 import pytest
-import runtime
 
+from cupfw import runtime
 from tests.conftest import ROOT
 
 

@@ -1,11 +1,11 @@
 """Example scenarios: each runs with the outcome its file describes, identically on both runtimes."""
 
-import faults
 import pytest
-from controller import RUNNING
 
 from cupctl import replay, trace
 from cupctl.sim import scenario, virtual_time
+from cupfw import faults
+from cupfw.controller import RUNNING
 from tests.conftest import ROOT
 from tests.safety_props import violations
 from tests.test_hazards import HAZARDS
@@ -22,9 +22,8 @@ EXPECTED_FAULT = {
 
 
 def test_every_program_and_fault_has_an_example():
-    import programs
-
     from cupctl.sim.injection import FAULT_KINDS
+    from cupfw import programs
 
     names = {p.stem for p in EXAMPLES}
     texts = " ".join(p.read_text() for p in EXAMPLES)
@@ -37,7 +36,7 @@ def test_every_program_and_fault_has_an_example():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_outcome_and_replay(path, tmp_path):
-    import faults
+    from cupfw import faults
 
     loaded = scenario.load(path)
     out = tmp_path / "trace.csv"

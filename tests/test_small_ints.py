@@ -12,16 +12,13 @@ The 32-bit runtime (tests/test_wasm.py) checks the same thing by running.
 import ast
 from collections import namedtuple
 
-import limits
-import mprls
-import programs
 import pytest
-import regulator
-from ambient import _WINDOW_MS
 from hypothesis import given
 from hypothesis import strategies as st
-from mprls import COUNTS_MAX, COUNTS_MIN
 
+from cupfw import limits, mprls, programs, regulator
+from cupfw.ambient import _WINDOW_MS
+from cupfw.mprls import COUNTS_MAX, COUNTS_MIN
 from tests.conftest import ROOT
 
 SMALL_INT_LIMIT = 2**30
@@ -72,15 +69,15 @@ TABLE = (
         hi("sensor.psi_min") * mprls._DPA_PER_CENTIPSI),
     Row("mprls.py", "(psi_max - psi_min) * _DPA_PER_CENTIPSI", "sensor.psi_max(hi) * 6894757 (at boot)",
         hi("sensor.psi_max") * mprls._DPA_PER_CENTIPSI),
-    # fixedpoint.py: muldiv_round, with a = counts - COUNTS_MIN, b = dpa_span, c = COUNTS_MAX - COUNTS_MIN
-    Row("fixedpoint.py", "a * ((b >> shift) & 31)", "|a| * 31, |a| = max(COUNTS_MIN, 2**24-1 - COUNTS_MIN)",
+    # mprls.py: muldiv_round, with a = counts - COUNTS_MIN, b = dpa_span, c = COUNTS_MAX - COUNTS_MIN
+    Row("mprls.py", "a * ((b >> shift) & 31)", "|a| * 31, |a| = max(COUNTS_MIN, 2**24-1 - COUNTS_MIN)",
         MULDIV_A * 31),
-    Row("fixedpoint.py", "remainder * 32", "c * 32", MULDIV_C * 32),
-    Row("fixedpoint.py", "remainder * 32 + a * ((b >> shift) & 31)", "c * 32 + |a| * 31",
+    Row("mprls.py", "remainder * 32", "c * 32", MULDIV_C * 32),
+    Row("mprls.py", "remainder * 32 + a * ((b >> shift) & 31)", "c * 32 + |a| * 31",
         MULDIV_C * 32 + MULDIV_A * 31),
-    Row("fixedpoint.py", "quotient * 32", "|a| * b // c + 1, b = sensor.psi_max(hi) * 68947.57 dPa",
+    Row("mprls.py", "quotient * 32", "|a| * b // c + 1, b = sensor.psi_max(hi) * 68947.57 dPa",
         MULDIV_A * MULDIV_B // MULDIV_C + 1),
-    Row("fixedpoint.py", "2 * remainder", "2 * c", 2 * MULDIV_C),
+    Row("mprls.py", "2 * remainder", "2 * c", 2 * MULDIV_C),
     # controller.py: vacuum and the ambient measurement
     Row("controller.py", "self.ambient_pa - reading.pressure_pa",
         "ambient_max_kpa(hi) - pressure(counts 0), pressure(2**24-1) - ambient_min_kpa(lo)",
@@ -164,8 +161,8 @@ TICK_PATH = {
     "regulator.py": ("Regulator.__init__", "Regulator.update", "Regulator.scale", "Regulator._integral_step",
                      "Regulator.reset"),
     "programs.py": ("Program.__init__", "Program.target_pa", "lift_ceiling_pa"),
-    "mprls.py": ("MPRLS.__init__", "MPRLS.start", "MPRLS.collect", "MPRLS.counts_to_pa"),
-    "fixedpoint.py": ("muldiv_round", "clamp"),
+    "mprls.py": ("MPRLS.__init__", "MPRLS.start", "MPRLS.collect", "MPRLS.counts_to_pa", "muldiv_round"),
+    "fixedpoint.py": ("clamp",),
     "actuators.py": ("Pump.set", "Valve.vent", "Valve.hold", "Led.set", "Button.pressed"),
     "service.py": ("Service.after_tick",),
     "protocol.py": ("TelemetryEncoder.encode", "TelemetryEncoder._field", "checksum"),
@@ -214,7 +211,7 @@ def test_every_tick_product_is_in_the_table():
 
 
 def test_muldiv_round_gets_what_it_requires():
-    # fixedpoint.muldiv_round's contract: |a| < 2^24, 0 <= b < 2^25, 0 < c <= 2^24.
+    # mprls.muldiv_round's contract: |a| < 2^24, 0 <= b < 2^25, 0 < c <= 2^24.
     assert MULDIV_A < 2**24 and 0 <= MULDIV_B < 2**25 and 0 < MULDIV_C <= 2**24
 
 
@@ -226,7 +223,7 @@ def test_regulator_integral_step_is_the_exact_product(ki_period, error):
 
 def test_telemetry_sequence_number_stays_a_small_int(board):
     """At 100 Hz seq would pass 2**30 after 124 days; it wraps at its field's 8 digits instead."""
-    from service import Service
+    from cupfw.service import Service
 
     class Ctl:
         t_ms = sensor_code = vacuum_pa = target_pa = state = fault = 0

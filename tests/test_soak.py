@@ -6,9 +6,8 @@ are measured by ``make bench`` (bench/soak.py), not asserted here.
 
 import json
 
+from cupfw import controller
 from tests.conftest import DEFAULT_BOARD
-
-import controller  # isort: skip
 
 
 def test_a_ten_minute_session_keeps_the_heap_flat_on_the_unix_port(run_mp):

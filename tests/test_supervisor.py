@@ -2,11 +2,10 @@
 
 import json
 
-import boardcfg
-import faults
 import pytest
-from supervisor import Reading, Supervisor
 
+from cupfw import boardcfg, faults
+from cupfw.supervisor import Reading, Supervisor
 from tests.conftest import DEFAULT_BOARD
 
 

@@ -5,12 +5,10 @@ Each test pins a behaviour that mutation testing (make mutate) found unpinned.
 
 import json
 
-import boardcfg
-import faults
-import mprls
 import pytest
-from supervisor import Supervisor, _ActuationWindow
 
+from cupfw import boardcfg, faults, mprls
+from cupfw.supervisor import Supervisor, _ActuationWindow
 from tests.conftest import DEFAULT_BOARD
 from tests.test_supervisor import Pump, Valve, good_reading, slow_pump_board
 

@@ -5,8 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cupctl import telemetry
-
-import protocol  # isort: skip
+from cupfw import protocol
 
 
 def telemetry_line(seq, counts=7300000, vacuum=29000):

@@ -195,7 +195,8 @@ def test_mpremote_sees_a_boards_filesystem_and_names(make_vboard):
     listing = mpremote(vb.port, "ls", ":/")
     sizes = {line.split()[1]: int(line.split()[0]) for line in listing.splitlines()[1:] if line.strip()}
     assert sizes["main.py"] == (vb.flash / "main.py").stat().st_size > 0
-    assert set(sizes) == {p.name for p in vb.flash.iterdir()}  # the flash, not the host's root
+    assert set(sizes) == {p.name + "/" * p.is_dir() for p in vb.flash.iterdir()}  # the flash, not the host's /
+    assert "controller.py" in mpremote(vb.port, "ls", ":/lib/cupfw")
     size, used, avail = mpremote(vb.port, "df").splitlines()[1].split()[1:4]
     assert int(size) == 2 * 1024 * 1024 and int(used) + int(avail) == int(size)
     assert int(used) >= sum(sizes.values())

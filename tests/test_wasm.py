@@ -7,13 +7,12 @@ allocates a long int on the board; here it allocates, and under
 
 import json
 
-import boardcfg
-import faults
 import pytest
 import rules
-from mprls import COUNTS_MAX, COUNTS_MIN
 
 from cupctl import replay, trace
+from cupfw import boardcfg, faults
+from cupfw.mprls import COUNTS_MAX, COUNTS_MIN
 from tests import board_extremes
 from tests import test_small_ints as small_ints
 from tests.conftest import DEFAULT_BOARD

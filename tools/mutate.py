@@ -86,7 +86,7 @@ SLOW = {"test_vboard.py", "test_robustness.py", "test_deploy.py", "test_make_sim
 def select_tests(module: str) -> list[str]:
     """The module's test files: any other (not slow) test file that imports it first, then TESTS."""
     listed = [name for name in TESTS[module] if (ROOT / "tests" / name).exists()]
-    imports = re.compile(r"^\s*(import|from)\s+%s\b" % module, re.M)
+    imports = re.compile(r"^\s*from cupfw(\.%s import| import [\w, ]*\b%s\b)" % (module, module), re.M)
     extra = sorted(path.name for path in (ROOT / "tests").glob("test_*.py")
                    if path.name not in listed and path.name not in SLOW and imports.search(path.read_text()))
     return extra + listed

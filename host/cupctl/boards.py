@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from cupctl.fw import BOARDS_DIR
-
-import boardcfg  # isort: skip  (firmware module, on the path via cupctl.fw)
+from cupfw import boardcfg
 
 DEFAULT = "esp32-devkitc"
 

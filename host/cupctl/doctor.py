@@ -12,8 +12,7 @@ from pathlib import Path
 from cupctl import __version__, config
 from cupctl.link import BAUD, Link, LinkError, find_port, ports
 from cupctl.mpunix import RuntimeUnavailable, executable
-
-from version import VERSION  # isort: skip  (the firmware this host deploys)
+from cupfw.version import VERSION
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 _SERIAL_GROUPS = ("dialout", "uucp", "plugdev")  # Debian/Ubuntu, Arch/Fedora, some udev rules

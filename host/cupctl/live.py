@@ -14,9 +14,8 @@ from cupctl import boards
 from cupctl.link import Link, LinkError, parse_info  # noqa: F401  (parse_info: also used through live)
 from cupctl.telemetry import FIELDS, Record
 from cupctl.trace import TRACE_COLUMNS, TraceWriter
-
-import faults  # isort: skip
-from controller import FAULT, IDLE, RUNNING, STATE_NAMES  # isort: skip
+from cupfw import faults
+from cupfw.controller import FAULT, IDLE, RUNNING, STATE_NAMES
 
 RECORD_COLUMNS = TRACE_COLUMNS + ("seq",)
 _ORDER = [FIELDS.index(name) for name in RECORD_COLUMNS]

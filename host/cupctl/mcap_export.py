@@ -15,11 +15,9 @@ from pathlib import Path
 from mcap.well_known import MessageEncoding, SchemaEncoding
 from mcap.writer import CompressionType, Writer
 
-from cupctl import fw  # noqa: F401  (puts the firmware on the path)
 from cupctl.trace import Trace
-
-import faults  # isort: skip
-from controller import STATE_NAMES  # isort: skip
+from cupfw import faults
+from cupfw.controller import STATE_NAMES
 
 _WRAP = 1 << 30
 _REBOOT_MS = 3_600_000  # a forward step longer than this is the device clock starting again

@@ -9,7 +9,7 @@ the first line and the ticks follow one JSON line each (mpunix.stream_job).
 import json
 import sys
 
-import boardcfg
+from cupfw import boardcfg
 
 
 def _row(values):

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from cupctl.fw import FIRMWARE_DIR
+from cupctl import fw
 
 HOST_DIR = Path(__file__).resolve().parents[1]
 ENTRY = Path(__file__).resolve().parent / "mpentry.py"
@@ -33,7 +33,7 @@ def executable() -> str:
 
 def env(*extra: Path | str, frozen: bool = True) -> dict:
     """Environment with the firmware, the host package and ``extra`` dirs on MicroPython's path."""
-    dirs = [str(FIRMWARE_DIR), str(HOST_DIR), *map(str, extra)] + ([".frozen"] if frozen else [])
+    dirs = [str(fw.package_path()), str(HOST_DIR), *map(str, extra)] + ([".frozen"] if frozen else [])
     return dict(os.environ, MICROPYPATH=os.pathsep.join(dirs))
 
 

@@ -10,9 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from cupctl.trace import Trace  # noqa: E402
-
-import faults  # noqa: E402  # isort: skip
-from controller import FAULT, IDLE, STATE_NAMES  # noqa: E402  # isort: skip
+from cupfw import faults
+from cupfw.controller import FAULT, IDLE, STATE_NAMES
 
 
 def plot(trace: Trace, out: str | Path, hard_limit_pa: int | None = None) -> Path:

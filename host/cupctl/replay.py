@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from cupctl import mpunix, mpwasm, replaycore
 from cupctl.link import parse_info
 from cupctl.trace import Trace, TraceError
-
-import boardcfg  # isort: skip
-import faults  # isort: skip
-from controller import IDLE, RUNNING, STATE_NAMES  # isort: skip
+from cupfw import boardcfg, faults
+from cupfw.controller import IDLE, RUNNING, STATE_NAMES
 
 
 @dataclass

@@ -9,15 +9,14 @@ trips for that tick (so the rule fires inside it, as on the device), and a
 reset's fault is latched before the first tick after the boot.
 """
 
-import faults
-from actuators import Button, Led, Pump, Valve
-from bootmemory import BootMemory
-from controller import PREPARE, Controller
-from mprls import MPRLS
-from service import Service
-from version import VERSION
-
 from cupctl.sim.hardware import SimPin, SimPWM, SimRTC
+from cupfw import faults
+from cupfw.actuators import Button, Led, Pump, Valve
+from cupfw.bootmemory import BootMemory
+from cupfw.controller import PREPARE, Controller
+from cupfw.mprls import MPRLS
+from cupfw.service import Service
+from cupfw.version import VERSION
 
 OUTPUTS = ("vacuum_pa", "target_pa", "pump_duty", "valve_open", "state", "fault")
 _AT_BOOT = (faults.WATCHDOG_RESET, faults.UNEXPECTED_RESET)

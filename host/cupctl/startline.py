@@ -7,9 +7,7 @@ the device would refuse (the device checks again on its own).
 
 from __future__ import annotations
 
-from cupctl import fw  # noqa: F401  (puts the firmware on the path)
-
-import programs  # isort: skip
+from cupfw import programs
 
 
 def parse_params(items: list[str]) -> dict[str, str]:

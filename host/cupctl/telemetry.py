@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, NamedTuple
 
-from cupctl import fw  # noqa: F401  (puts the firmware on the path)
-
-import protocol  # isort: skip
+from cupfw import protocol
 
 if TYPE_CHECKING:
     import numpy as np

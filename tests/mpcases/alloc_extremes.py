@@ -16,13 +16,13 @@ import io
 import json
 import sys
 
-import boardcfg
 import micropython
-from controller import RUNNING, Controller
-from mprls import MPRLS
-from service import Service
 
 from cupctl.sim import plant, runner
+from cupfw import boardcfg
+from cupfw.controller import RUNNING, Controller
+from cupfw.mprls import MPRLS
+from cupfw.service import Service
 
 _held = False  # the heap is locked by this harness
 

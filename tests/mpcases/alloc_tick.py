@@ -8,17 +8,16 @@ import json
 import sys
 import time
 
-import boardcfg
 import micropython
-import programs
-from actuators import Button, Led, Pump, Valve
-from bootmemory import BootMemory
-from controller import IDLE, RUNNING, Controller
-from deadman import Deadman
-from mprls import MPRLS
-from service import Service
 
 from cupctl.sim.hardware import SimPin, SimPWM
+from cupfw import boardcfg, programs
+from cupfw.actuators import Button, Led, Pump, Valve
+from cupfw.bootmemory import BootMemory
+from cupfw.controller import IDLE, RUNNING, Controller
+from cupfw.deadman import Deadman
+from cupfw.mprls import MPRLS
+from cupfw.service import Service
 
 
 class FakeI2C:

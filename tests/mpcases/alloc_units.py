@@ -10,15 +10,14 @@ directly. stdin: ``{"boards": [board data...], "counts": [...], "targets":
 import json
 import sys
 
-import boardcfg
 import micropython
-import programs
-from actuators import Pump
-from mprls import MPRLS
-from regulator import Regulator
-from supervisor import Reading, Supervisor
 
 from cupctl.sim.hardware import SimPWM
+from cupfw import boardcfg, programs
+from cupfw.actuators import Pump
+from cupfw.mprls import MPRLS
+from cupfw.regulator import Regulator
+from cupfw.supervisor import Reading, Supervisor
 
 calls = 0
 allocations = []

@@ -7,10 +7,8 @@ pump duty and valve state one tick after the trip.
 
 import json
 
-import boardcfg
-import faults
-
 from cupctl.sim import runner
+from cupfw import boardcfg, faults
 
 STATIC = "start static target=30 minutes=1"
 # name: (spec additions, expected fault)
@@ -86,7 +84,7 @@ class _Actuator:
 
 def _session(board, pump=None):
     """A supervisor in a session on the board's first cup, with a good reading at 20 kPa of vacuum."""
-    from supervisor import Reading, Supervisor
+    from cupfw.supervisor import Reading, Supervisor
 
     reading = Reading()
     reading.code = reading.counts = 7000000

@@ -13,7 +13,7 @@ import sys
 from cupctl.sim import machine
 
 sys.modules["machine"] = machine
-sys.path.insert(0, "")
+sys.path[:0] = ["", "lib"]  # the flash folder, then its /lib, as on the board
 MODE = sys.argv[1]
 world = machine._world
 

@@ -9,9 +9,8 @@ import gc
 import json
 import sys
 
-import boardcfg
-
 from cupctl.sim.runner import Simulation
+from cupfw import boardcfg
 
 with open(sys.argv[1]) as f:
     board = boardcfg.load(json.load(f))

@@ -31,10 +31,11 @@ function copyFile(FS, file) {
 }
 
 function copyTree(FS, dir) {
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory() && !SKIP_DIR.test(entry.name)) copyTree(FS, full);
-    else if (entry.isFile() && COPY_FILE.test(entry.name)) copyFile(FS, full);
+  for (const name of fs.readdirSync(dir)) {
+    const full = path.join(dir, name);
+    const stat = fs.statSync(full); // follows links: the firmware's package folder is one
+    if (stat.isDirectory() && !SKIP_DIR.test(name)) copyTree(FS, full);
+    else if (stat.isFile() && COPY_FILE.test(name)) copyFile(FS, full);
   }
 }
 

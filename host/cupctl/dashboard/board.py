@@ -21,10 +21,8 @@ from cupctl.history.db import HistoryDB
 from cupctl.history.recorder import SessionLog, device_of
 from cupctl.link import Link, LinkError
 from cupctl.telemetry import FIELDS, Record
-
-import faults  # isort: skip
-import programs  # isort: skip
-from controller import FAULT, IDLE, PREPARE, STATE_NAMES  # isort: skip
+from cupfw import faults, programs
+from cupfw.controller import FAULT, IDLE, PREPARE, STATE_NAMES
 
 REPLY_S = 3.0  # a device answers within a tick or two; a reply this late is taken as lost
 SILENCE_S = 2.0  # a board sends 50 rows a second: this much silence is a lost link

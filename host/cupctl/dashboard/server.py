@@ -30,8 +30,7 @@ from cupctl.dashboard import DashboardError, security
 from cupctl.dashboard.board import REPLY_S, BoardWorker, LinkDown, Refused
 from cupctl.history import report
 from cupctl.history.db import HistoryDB
-
-import faults  # isort: skip
+from cupfw import faults
 
 STATIC = Path(__file__).resolve().parent / "static"
 _CLIENT_BACKLOG = 500  # messages a slow page may fall behind by before it is dropped (it reconnects)

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from cupctl import __version__, fw  # noqa: F401  (fw: puts the firmware on the path)
+from cupctl import __version__
 from cupctl.fleet import broker as brokers
 from cupctl.fleet import topics
 from cupctl.fleet.outbox import Outbox

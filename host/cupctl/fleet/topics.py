@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import re
 
-from cupctl import fw  # noqa: F401  (puts the firmware on the path)
 from cupctl.telemetry import Record
-
-import protocol  # isort: skip
+from cupfw import protocol
 
 ROOT = "cupctl"
 TELEMETRY, EVENT, STATUS, CMD, RESULT = "telemetry", "event", "status", "cmd", "result"

@@ -20,9 +20,8 @@ from pathlib import Path
 from cupctl import live
 from cupctl.history.db import HistoryDB, now, sha256_of
 from cupctl.telemetry import FIELDS, Record
-
-import faults  # isort: skip
-from controller import FAULT, IDLE, PREPARE, RUNNING  # isort: skip
+from cupfw import faults
+from cupfw.controller import FAULT, IDLE, PREPARE, RUNNING
 
 AT_TARGET_PA = 1000  # "at target": within 1 kPa of the device's set point while running
 _CHECKPOINT_ROWS = 250  # figures written every this many rows (5 s at 50 Hz)

@@ -2,8 +2,3 @@
 
 plant, hardware and runner also run on the MicroPython unix port.
 """
-
-try:  # CPython: make the firmware importable; MicroPython gets it on its path
-    from cupctl import fw  # noqa: F401
-except ImportError:
-    pass

@@ -16,7 +16,7 @@ if _scale > 1:  # accelerated time for soak runs: installed before anything read
 from cupctl.sim import machine  # noqa: E402
 
 sys.modules["machine"] = machine
-sys.path.insert(0, "")  # the flash folder first, as on the board
+sys.path[:0] = ["", "lib"]  # the flash folder, then its /lib, as on the board
 
 
 def _run(name):

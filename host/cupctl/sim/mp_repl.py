@@ -106,7 +106,7 @@ _HERE = __file__
 sys.modules["machine"] = machine
 sys.modules["os"] = _BoardOs()
 sys.modules["vfs"] = _BoardVfs()
-sys.path.insert(0, "")
+sys.path[:0] = ["", "lib"]  # the flash folder, then its /lib, as on the board
 
 _namespace = {"__name__": "__main__", "open": _board_open}
 _stdin = sys.stdin.buffer

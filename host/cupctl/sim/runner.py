@@ -6,13 +6,13 @@ is a plain dict (see cupctl.sim.scenario): plant parameters in integer units,
 the program, fault injections and timed command lines, all times in ms.
 """
 
-from actuators import Button, Led, Pump, Valve
-from bootmemory import BootMemory
-from controller import IDLE, Controller
-from deadman import Deadman
-from mprls import MPRLS
-from service import Service
-from version import VERSION
+from cupfw.actuators import Button, Led, Pump, Valve
+from cupfw.bootmemory import BootMemory
+from cupfw.controller import IDLE, Controller
+from cupfw.deadman import Deadman
+from cupfw.mprls import MPRLS
+from cupfw.service import Service
+from cupfw.version import VERSION
 
 from cupctl.sim.hardware import SimHardware
 from cupctl.sim.injection import Injector

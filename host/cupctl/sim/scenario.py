@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-import programs  # noqa: E402  (firmware, importable once cupctl.fw ran)
+from cupfw import programs
 
 # TOML key: (plant key, scale to the plant's integer unit)
 PLANT_KEYS = {

@@ -35,10 +35,9 @@ import tty
 from pathlib import Path
 
 from cupctl import mpunix
-from cupctl.fw import FIRMWARE_DIR
+from cupctl.fw import board_layout
 from cupctl.sim.paced_link import Wire, model
-
-from files import BOARD_FILE  # isort: skip
+from cupfw.files import BOARD_FILE
 
 SIM_DIR = Path(__file__).resolve().parent
 BANNER = b"MicroPython (cupctl virtual board, unix port); type help() for more\r\n>>> "
@@ -56,8 +55,9 @@ def populate_flash(flash: Path, board_data: dict) -> None:
     flash.mkdir(parents=True, exist_ok=True)
     if any(flash.iterdir()):
         return
-    for source in FIRMWARE_DIR.glob("*.py"):
-        shutil.copy(source, flash / source.name)
+    for on_board, source in board_layout().items():
+        (flash / on_board).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, flash / on_board)
     (flash / BOARD_FILE).write_text(json.dumps(board_data, indent=1))
 
 

@@ -10,8 +10,7 @@ from cupctl import mpunix, telemetry
 from cupctl.sim import runner
 from cupctl.sim.scenario import Scenario
 from cupctl.trace import TraceWriter
-
-from version import VERSION  # isort: skip
+from cupfw.version import VERSION
 
 
 def metadata(scenario: Scenario, runtime: str) -> dict:
