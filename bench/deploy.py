@@ -5,7 +5,8 @@ board.json) to the same paths, and both end with the board running the firmware 
 ``info``. mpremote's default ``cp`` skips files whose SHA-256 matches (it hashes them one by one on the
 board); ``cp --force`` copies everything. While the firmware runs, its armed watchdog would cut
 mpremote off, so the mpremote side first asks it into maintenance mode (cupctl's own
-``enter_maintenance``), then runs ``mpremote connect PORT cp FILES : + reset``, then the same wait
+``enter_maintenance``), then runs ``mpremote connect PORT cp -r FILES : + reset`` (the package in
+lib/cupfw/ included), then the same wait
 for ``info``. Both go through their command line, Python start-up included.
 
 Cases: nothing changed; one file changed (board.json, alternating telemetry_hz 50/25); first deploy
@@ -46,6 +47,7 @@ class Bench:
             files = tmp / ("files-%d" % hz)
             files.mkdir()
             for name, content in build(variant, mpy, tmp / "mpremote-build").files.items():
+                (files / name).parent.mkdir(parents=True, exist_ok=True)  # lib/cupfw/ as on the board
                 (files / name).write_bytes(content)
             self.variants.append((str(path), sorted(str(p) for p in files.iterdir())))
         self.flash = tmp / "flash"
@@ -64,7 +66,7 @@ class Bench:
         started = time.perf_counter()
         if running:
             enter_maintenance(vb.port, log=lambda text: None)
-        subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port, "cp", *(["--force"] if force else []),
+        subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port, "cp", "-r", *(["--force"] if force else []),
                         *self.variants[variant][1], ":", "+", "reset"], check=True, capture_output=True)
         verify(vb.port)
         return time.perf_counter() - started, vb.bytes_from_host - before

@@ -22,6 +22,7 @@ LOOP_OVERRUN = const(16)
 UNEXPECTED_RESET = const(17)
 VENT_TIMEOUT = const(18)
 NOT_VENTED = const(19)
+VACUUM_LOST = const(20)
 
 NAMES = {
     NONE: "none",
@@ -44,4 +45,5 @@ NAMES = {
     UNEXPECTED_RESET: "unexpected_reset",
     VENT_TIMEOUT: "vent_timeout",
     NOT_VENTED: "not_vented",
+    VACUUM_LOST: "vacuum_lost",
 }

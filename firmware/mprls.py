@@ -83,12 +83,16 @@ class MPRLS:
         self._dpa_span = (psi_max - psi_min) * _DPA_PER_CENTIPSI // 100
 
     def start(self):
-        """Begin a conversion. Returns 0, or ERR_BUS."""
+        """Begin a conversion. Returns 0, or ERR_BUS.
+
+        A hardware ``I2C`` raises on any NACK; a ``SoftI2C`` raises only on the address's and returns
+        how many bytes were acknowledged, so a command cut short counts as a bus error (else the next
+        ``collect()`` would return the last conversion as if it were new)."""
         try:
-            self._i2c.writeto(self._address, _CMD_MEASURE)
+            acked = self._i2c.writeto(self._address, _CMD_MEASURE)
         except OSError:
             return ERR_BUS
-        return 0
+        return ERR_BUS if isinstance(acked, int) and acked < len(_CMD_MEASURE) else 0
 
     def collect(self):
         """Fetch the conversion: raw 24-bit counts (>= 0) or a negative ERR_* code."""

@@ -4,9 +4,15 @@ On native USB (the S3's USB-CDC, the C3's USB-Serial/JTAG) a write blocks for up
 to 500 or 200 ms when the host keeps the port open but stops reading; behind a
 UART bridge a write waits whenever the loop outruns the baud rate. The loop puts each line
 into a fixed ring (``write``, allocation-free) and a thread of its own drains
-it into the port, blocking there instead (MicroPython's ESP32 port releases the
-GIL while stdout waits). A line that does not fit is dropped whole and counted:
-the host sees a gap in the telemetry's sequence numbers, never a late tick.
+it into the port, blocking there instead. MicroPython's ESP32 port releases the
+GIL while stdout waits only for writes longer than 20 bytes
+(``MICROPY_PY_STRING_TX_GIL_THRESHOLD``, ports/esp32/mphalport.c): a shorter one
+keeps it, and on the C3 it can busy-wait 200 ms with the loop stopped. So the
+writer never sends 20 bytes or fewer while more is queued: at the ring's end it
+joins the pieces on either side in a small buffer, and a lone short line waits
+up to ``_SHORT_WAIT_MS`` for company (the next telemetry line). A line that does
+not fit is dropped whole and counted: the host sees a gap in the telemetry's
+sequence numbers, never a late tick.
 
     out = Outbox(sys.stdout.buffer, 4096)
     out.start()               # the writer thread
@@ -18,6 +24,8 @@ import _thread
 import time
 
 _IDLE_MS = 2  # the writer's nap when the ring is empty
+GIL_THRESHOLD = 20  # bytes: a stdout write of this many or fewer keeps the GIL on the ESP32
+_SHORT_WAIT_MS = 40  # a lone short line waits this long for more before it goes alone
 
 
 class Outbox:
@@ -28,6 +36,8 @@ class Outbox:
         self._size = size
         self._head = 0  # next byte to write into the ring (the loop's)
         self._tail = 0  # next byte to send to the port (the writer's)
+        self._joint = bytearray(2 * (GIL_THRESHOLD + 1))  # the ring's end and start, sent as one write
+        self._joint_view = memoryview(self._joint)
         self.dropped = 0  # lines that did not fit
         self._running = False
 
@@ -65,12 +75,33 @@ class Outbox:
             time.sleep_ms(1)
 
     def _drain(self):
+        short_since = None
         while self._running:
             head = self._head
             tail = self._tail
-            if head == tail:
+            pending = (head - tail) % self._size
+            if not pending:
                 time.sleep_ms(_IDLE_MS)
                 continue
-            end = head if head > tail else self._size  # up to the ring's end, then from its start
+            if pending <= GIL_THRESHOLD:  # a write this short would hold the GIL: wait for more
+                if short_since is None:
+                    short_since = time.ticks_ms()
+                if time.ticks_diff(time.ticks_ms(), short_since) < _SHORT_WAIT_MS:
+                    time.sleep_ms(_IDLE_MS)
+                    continue
+            short_since = None
+            self._send(tail, head, pending)
+
+    def _send(self, tail, head, pending):
+        """One write from ``tail``: up to the ring's end, or across it through the joint buffer when the
+        piece before the end is short."""
+        size = self._size
+        end = head if head > tail else size
+        if end - tail <= GIL_THRESHOLD < pending:
+            n = pending if pending < len(self._joint) else len(self._joint)
+            for i in range(n):
+                self._joint[i] = self._ring[(tail + i) % size]
+            sent = self._port.write(self._joint_view[:n])
+        else:
             sent = self._port.write(self._view[tail:end])
-            self._tail = (tail + (sent or 0)) % self._size
+        self._tail = (tail + (sent or 0)) % size

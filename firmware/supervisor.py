@@ -17,6 +17,21 @@ _ALWAYS = 0  # rule runs in every state
 _SESSION = 1  # rule runs only while a session holds vacuum
 _MIN_VACUUM_PA = -5000  # cup pressure 5 kPa above ambient: a vacuum pump cannot do that
 _RUNAWAY_DRIFT_PA_S = 500  # slow drifts (a cooling cup, tissue creep) are not a pump
+_IDLE_LIMIT_MARGIN_PA = 1000  # the idle limit returns this far below it: never on the noise of a stop at it
+# A fall with the valve held faster than any leak on skin makes it (a gliding cup loses < 1 kPa a tick,
+# a burst on a big cup 2): the cup is off, or the sensor's tube is, and then the pump would work blind.
+_LOST_PA = 5000  # per tick period
+_LOST_SPAN_MS = 200  # the time between two readings counted at most: keeps products < 2^30
+# Effort without an answer (a kinked sensor tube): the average duty climbs by _ANSWER_CLIMB or more in
+# _ANSWER_CLIMBS windows of _ANSWER_WINDOW_MS in a row while the window's average vacuum, below target,
+# moves less than _ANSWER_FLAT_PA (noise averages out; a real cup answers extra duty by rising). A leak
+# that grows shows as a fall, one that creeps raises the duty slower than that.
+_ANSWER_WINDOW_MS = 1000
+_ANSWER_CLIMB = 3  # per-mille of duty per window
+_ANSWER_CLIMBS = 2
+_ANSWER_FLAT_PA = 25
+_MAX_DUTY_SUM = 20000  # 20 full-duty ticks between readings counted at most (sensor_timeout_ms trips first)
+_HELD_TICKS_MAX = 255  # the valve-held count saturates: all the rule asks is "longer than the interval"
 _MAX_TICKS = 20  # ticks between two readings counted at most: keeps products < 2^30 (a longer gap
 # explains less than it might: the safe side)
 
@@ -87,6 +102,18 @@ class Supervisor:
         self._bleed_window_ticks = board.leak_timeout_ms // board.period_ms
         self._forget_bleeds()
         self._last_pressure_pa = 0
+        self._last_pressure_ms = 0
+        self._held_ticks = 0  # consecutive actuations with the valve held, up to _HELD_TICKS_MAX
+        self._answer_target_pa = 0  # _unanswered's windows: see _answer_from()
+        self._answer_since = 0
+        self._answer_duty_sum = 0
+        self._answer_ticks = 0
+        self._answer_vacuum_sum = 0  # each reading's vacuum less the window's first: no wide sum
+        self._answer_base_pa = 0
+        self._answer_readings = 0
+        self._answer_duty = -1
+        self._answer_vacuum = 0
+        self._answer_climbs = 0
         self._runaway_sum = 0
         self._runaway_drift_pa = board.per_tick(_RUNAWAY_DRIFT_PA_S)
         self._session_start = 0
@@ -101,6 +128,8 @@ class Supervisor:
             (self._loop_overrun, _ALWAYS),
             (self._pump_runaway, _ALWAYS),
             (self._disagrees, _SESSION),
+            (self._vacuum_lost, _SESSION),
+            (self._unanswered, _SESSION),
             (self._frozen, _SESSION),
             (self._leak, _SESSION),
             (self._over_duration, _SESSION),
@@ -121,12 +150,15 @@ class Supervisor:
         self._heartbeat_ms = heartbeat_ms
         self._last_heartbeat = now
         self._forget_bleeds()  # overshoots count within one session
-        # The leak and frozen clocks need no restart: the session's first check sees the pump off
-        # (the cup was vented until now), which restarts both.
+        # The leak clock needs no restart: the session's first check sees the pump off (the cup was
+        # vented until now), which restarts it. The frozen clock runs whatever the duty.
+        self._frozen_counts = reading.counts
+        self._frozen_since = now
+        self._answer_from(now)
         self._observer.reset(reading.vacuum_pa)
 
     def end_session(self):
-        """Vent. The session cup's limit stays until the cup has vented below the idle limit."""
+        """Vent. The session cup's limit stays until the cup has vented 1 kPa below the idle limit."""
         self.session = False
         self.vent()
 
@@ -170,11 +202,12 @@ class Supervisor:
         if reading.fresh:
             if self.session:
                 self._observer.observe(reading.counts, reading.vacuum_pa, self._window.duty_sum)
-            if not self.session and reading.vacuum_pa <= self._idle_limit_pa:
+            if not self.session and reading.vacuum_pa <= self._idle_limit_pa - _IDLE_LIMIT_MARGIN_PA:
                 self.hard_limit_pa = self._idle_limit_pa
         code = self._first_rule_firing(now, reading)
         if reading.fresh:  # the next reading is compared with this one, if this one was trusted
             self._last_pressure_pa = 0 if code else reading.pressure_pa
+            self._last_pressure_ms = now
             self._window.restart()
         return self.trip(code) if code else self.fault
 
@@ -225,6 +258,10 @@ class Supervisor:
                 duty = 0  # never pump against an open valve
             self._pump.set(duty)
             self.duty = self._pump.duty
+        if self._valve.vented:
+            self._held_ticks = 0
+        elif self._held_ticks < _HELD_TICKS_MAX:
+            self._held_ticks += 1
         self._window.add(self.duty)
 
     # --- rules: each returns a fault code, or 0 when all is well ---
@@ -288,11 +325,66 @@ class Supervisor:
     def _disagrees(self, now, reading):
         return faults.SENSOR_DISAGREES if self._observer.disagrees() else 0
 
+    def _vacuum_lost(self, now, reading):
+        """Since the last trusted reading the vacuum fell faster than ``_LOST_PA`` a period while the valve
+        held all along (the actuation before that reading's sample included): a cup that came off, or a
+        sensor tube that did, which ``leak`` would only see after ``leak_timeout_ms`` of pumping."""
+        if not (reading.fresh and self._last_pressure_pa and self._held_ticks > self._window.ticks + 1):
+            return 0
+        span = ticks_diff(now, self._last_pressure_ms)
+        if span > _LOST_SPAN_MS:
+            span = _LOST_SPAN_MS
+        fell = reading.pressure_pa - self._last_pressure_pa
+        return faults.VACUUM_LOST if fell * self._board.period_ms > _LOST_PA * span else 0
+
+    def _unanswered(self, now, reading):
+        """The average duty climbs, window after window, while the measured vacuum stays flat below the
+        target: the regulator winds up on an error the pump cannot close, because its effort goes where
+        the sensor does not see (a kinked tube). A rising vacuum answers; a falling one is a leak showing."""
+        if not reading.fresh:
+            return 0
+        window = self._window
+        if self._held_ticks <= window.ticks + 1 or self._target_pa != self._answer_target_pa:
+            self._answer_from(now)  # a bleed or a new target: the regulator has other work
+            return 0
+        ticks = window.ticks if window.ticks < _MAX_TICKS else _MAX_TICKS
+        self._answer_duty_sum += window.duty_sum if window.duty_sum < _MAX_DUTY_SUM else _MAX_DUTY_SUM
+        self._answer_ticks += ticks
+        if not self._answer_readings:
+            self._answer_base_pa = reading.vacuum_pa
+        self._answer_vacuum_sum += reading.vacuum_pa - self._answer_base_pa
+        self._answer_readings += 1
+        if ticks_diff(now, self._answer_since) < _ANSWER_WINDOW_MS or not self._answer_ticks:
+            return 0
+        duty = self._answer_duty_sum // self._answer_ticks
+        vacuum = self._answer_base_pa + self._answer_vacuum_sum // self._answer_readings
+        flat = -_ANSWER_FLAT_PA < vacuum - self._answer_vacuum < _ANSWER_FLAT_PA
+        climbed = (self._answer_duty >= 0 and duty >= self._answer_duty + _ANSWER_CLIMB and flat
+                   and vacuum < self._target_pa)
+        self._answer_climbs = self._answer_climbs + 1 if climbed else 0
+        self._answer_duty = duty
+        self._answer_vacuum = vacuum
+        self._answer_since = now
+        self._answer_duty_sum = self._answer_ticks = self._answer_vacuum_sum = self._answer_readings = 0
+        return faults.SENSOR_DISAGREES if self._answer_climbs >= _ANSWER_CLIMBS else 0
+
+    def _answer_from(self, now):
+        self._answer_target_pa = self._target_pa
+        self._answer_since = now
+        self._answer_duty_sum = self._answer_ticks = self._answer_vacuum_sum = self._answer_readings = 0
+        self._answer_duty = -1  # no window averaged yet
+        self._answer_vacuum = 0
+        self._answer_climbs = 0
+
     def _frozen(self, now, reading):
-        if self.duty == 0 or reading.counts != self._frozen_counts:
+        """Identical raw counts for ``frozen_ms``, whatever the duty: a frozen sensor on a cup held at
+        duty 0 would hide a pump that starts on its own (a shorted MOSFET). Judged on fresh readings only:
+        a bus that stops answering is the sensor rule's."""
+        if reading.counts != self._frozen_counts:
             self._frozen_counts = reading.counts
             self._frozen_since = now
-        return faults.SENSOR_FROZEN if ticks_diff(now, self._frozen_since) > self._board.frozen_ms else 0
+        late = ticks_diff(now, self._frozen_since) > self._board.frozen_ms
+        return faults.SENSOR_FROZEN if reading.fresh and late else 0
 
     def _leak(self, now, reading):
         board = self._board

@@ -96,4 +96,4 @@ def test_the_plot_title_says_how_long_a_stopped_session_ran():
 
 def test_the_plot_title_names_the_fault_that_ended_a_session():
     data = trace.read(ROOT / "tests" / "traces" / "fault-cup-off.csv")
-    assert plot._program(data).endswith(", fault leak)")
+    assert plot._program(data).endswith(", fault vacuum_lost)")

@@ -28,6 +28,10 @@ HAZARDS = {
     "hazard-interval-rises": ("none", ()),
     "hazard-soft-tissue-wide-cup": ("none", ()),
     "hazard-same-time-commands": ("none", ()),
+    "hazard-tube-off-at-hold": ("vacuum_lost", ()),
+    "hazard-tube-kink-at-hold": ("sensor_disagrees", ()),
+    "hazard-frozen-at-rest-then-pump-on": ("sensor_frozen", ()),
+    "hazard-stop-at-idle-limit": ("none", ()),
 }
 
 
@@ -118,3 +122,49 @@ def test_commands_at_the_same_time_run_in_file_order(tmp_path):
     _, data = run("hazard-same-time-commands", tmp_path)
     cmds = [text.split(",", 2)[2] for _, text in data.events if text.split(",", 2)[1] == "cmd"]
     assert cmds[-2:] == ["stop", "start static target=20 minutes=1 tissue=normal cup=M hb=0"]
+
+
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_a_stop_at_a_hold_on_the_idle_limit_never_latches_hard_limit(seed, tmp_path):
+    """Readings sampled before the valve opened sit on the idle limit, either side by the noise (before the
+    1 kPa margin, 5 seeds in 10 latched hard_limit on this normal stop)."""
+    loaded = scenario.load(SCENARIOS / "hazard-stop-at-idle-limit.toml")
+    loaded.spec["plant"]["seed"] = seed
+    out = tmp_path / "stop.csv"
+    virtual_time.run(loaded, out)
+    data = trace.read(out)
+    assert set(column(data, "fault")) == {faults.NONE}
+    assert data.rows[-1][COLUMN["valve_open"]] == 1 and data.rows[-1][COLUMN["plant_vacuum_pa"]] < 1000
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_a_kinked_tube_is_caught_before_the_cup_passes_its_limit(seed, tmp_path):
+    loaded = scenario.load(SCENARIOS / "hazard-tube-kink-at-hold.toml")
+    loaded.spec["plant"]["seed"] = seed
+    out = tmp_path / "kink.csv"
+    virtual_time.run(loaded, out)
+    data = trace.read(out)
+    tripped = next(row for row in data.rows if row[COLUMN["fault"]])
+    assert tripped[COLUMN["fault"]] == faults.SENSOR_DISAGREES
+    assert tripped[COLUMN["t_ms"]] - loaded.spec["faults"][0]["at_ms"] < 4000
+    assert max(column(data, "plant_vacuum_pa")) < loaded.board.cups[2].hard_limit_pa - 1000  # cup L
+
+
+def test_the_tube_off_trips_on_the_next_reading_with_the_cup_untouched(tmp_path):
+    loaded, data = run("hazard-tube-off-at-hold", tmp_path)
+    at_ms = loaded.spec["faults"][0]["at_ms"]
+    tripped = next(row for row in data.rows if row[COLUMN["fault"]])
+    assert tripped[COLUMN["t_ms"]] - at_ms <= 20
+    believed = next(row[COLUMN["plant_vacuum_pa"]] for row in data.rows if row[COLUMN["t_ms"]] >= at_ms)
+    assert max(column(data, "plant_vacuum_pa")) - believed < 500
+
+
+def test_a_sensor_frozen_on_a_cup_at_rest_trips_before_a_stuck_pump_can_act(tmp_path):
+    loaded, data = run("hazard-frozen-at-rest-then-pump-on", tmp_path)
+    frozen_at, pump_at = (f["at_ms"] for f in loaded.spec["faults"])
+    tripped = next(row for row in data.rows if row[COLUMN["fault"]])
+    assert tripped[COLUMN["fault"]] == faults.SENSOR_FROZEN
+    assert tripped[COLUMN["t_ms"]] - frozen_at <= loaded.board.frozen_ms + 20 < pump_at - frozen_at
+    # the regulator held the cup at duty 0 while frozen: before, duty 0 restarted the frozen clock
+    frozen = [row[COLUMN["pump_duty"]] for row in data.rows if frozen_at + 100 <= row[COLUMN["t_ms"]] < tripped[0]]
+    assert frozen and set(frozen) == {0}

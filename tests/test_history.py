@@ -116,7 +116,7 @@ def test_a_fault_ends_the_session_with_its_code(db, simulated):
     feed(log, simulated("fault-cup-off.toml"))
     log.close()
     row = only(db)
-    assert (row["outcome"], row["fault_code"], row["fault_name"]) == ("fault", 7, "leak")
+    assert (row["outcome"], row["fault_code"], row["fault_name"]) == ("fault", 20, "vacuum_lost")
 
 
 STOPPED = """board = "esp32-devkitc"

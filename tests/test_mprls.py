@@ -122,3 +122,31 @@ def test_nonblocking_pair_sends_command_and_reports_codes():
 def test_rejects_bad_range():
     with pytest.raises(ValueError):
         mprls.MPRLS(FakeBus(), psi_min=25, psi_max=25)
+
+
+class SoftI2CBus(FakeBus):
+    """machine.SoftI2C: a NACK on a data byte is no exception; writeto returns how many bytes were acked."""
+
+    def __init__(self, acked, **kwargs):
+        super().__init__(**kwargs)
+        self.acked = acked
+
+    def writeto(self, address, buf, *args, **kwargs):
+        super().writeto(address, buf)
+        return min(self.acked, len(buf))
+
+
+@pytest.mark.parametrize("acked", [0, 1, 2])
+def test_a_measure_command_cut_short_is_a_bus_error(acked):
+    """The sensor never started a conversion: the next collect would return the last one as new."""
+    bus = SoftI2CBus(acked, counts=0x123456)
+    sensor = mprls.MPRLS(bus)
+    assert sensor.start() == mprls.ERR_BUS
+    with pytest.raises(mprls.SensorError, match="I2C bus error"):
+        sensor.read_pa()
+
+
+@pytest.mark.parametrize("bus", [SoftI2CBus(3, counts=0x800000), FakeBus(counts=0x800000)],
+                         ids=["softi2c-all-acked", "returns-none"])
+def test_a_whole_command_starts_a_conversion(bus):
+    assert mprls.MPRLS(bus).start() == 0

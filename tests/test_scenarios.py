@@ -12,7 +12,7 @@ from tests.test_hazards import HAZARDS
 
 EXAMPLES = sorted((ROOT / "examples" / "scenarios").glob("*.toml"))
 EXPECTED_FAULT = {
-    "fault-button": "emergency", "fault-cup-off": "leak", "fault-i2c-nack": "sensor_bus",
+    "fault-button": "emergency", "fault-cup-off": "vacuum_lost", "fault-i2c-nack": "sensor_bus",
     "fault-loop-stall": "watchdog_reset", "fault-pump-stall": "leak", "fault-pump-stuck-on": "pump_runaway",
     "fault-reset": "unexpected_reset", "fault-i2c-hang": "sensor_bus",
     "fault-sensor-busy": "sensor_timeout", "fault-sensor-frozen": "sensor_frozen",

@@ -59,6 +59,7 @@ PERIOD_MS_MIN = 1000 // hi("loop_hz")
 GAIN_MAX = 50000  # observer._MAX_GAIN_PA
 DUTY_SUM_MAX = 20000  # observer._MAX_DUTY_SUM
 TICKS_BETWEEN_READINGS_MAX = 20  # supervisor._MAX_TICKS
+PLAUSIBLE_SPAN_PA = (hi("limits.plausible_max_kpa") - lo("limits.plausible_min_kpa")) * KPA
 
 Row = namedtuple("Row", "file expression formula bound")
 TABLE = (
@@ -126,6 +127,10 @@ TABLE = (
         999 * KI_PERIOD_SCALED_MAX),
     Row("regulator.py", "self._integral + step", "pump.max_duty(hi) * 1000 + step(max)", DUTY_MAX * 1000 + STEP_MAX),
     Row("regulator.py", "cap * 1000", "pump.max_duty(hi) * 1000", DUTY_MAX * 1000),
+    # supervisor.py: how fast the vacuum fell between two plausible readings, the span clamped to 200 ms
+    Row("supervisor.py", "fell * self._board.period_ms",
+        "(plausible_max_kpa(hi) - plausible_min_kpa(lo)) * 1000 // loop_hz(lo)", PLAUSIBLE_SPAN_PA * PERIOD_MS_MAX),
+    Row("supervisor.py", "_LOST_PA * span", "5000 * 200", 5000 * 200),
     # supervisor.py: the duty cap, only inside the band (0 < headroom < cap_band)
     Row("supervisor.py", "cap * headroom", "pump.max_duty(hi) * cap_band_kpa(hi)",
         DUTY_MAX * hi("limits.cap_band_kpa") * KPA),
@@ -152,6 +157,7 @@ TICK_PATH = {
                       "Supervisor._emergency_button", "Supervisor._loop_overrun", "Supervisor._pump_runaway",
                       "Supervisor._disagrees", "Supervisor._frozen", "Supervisor._leak", "Supervisor._leak_duty",
                       "Supervisor._over_duration", "Supervisor._heartbeat", "Supervisor.pump_rise_pa",
+                      "Supervisor._vacuum_lost", "Supervisor._unanswered", "Supervisor._answer_from",
                       "_ActuationWindow.add", "_ActuationWindow.bound_duty", "_ActuationWindow.restart"),
     "observer.py": ("PumpObserver.reset", "PumpObserver.duty_cap", "PumpObserver.observe", "PumpObserver.disagrees",
                     "PumpObserver._learn"),

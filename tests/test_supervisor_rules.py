@@ -76,17 +76,24 @@ def test_cup_pressure_above_ambient_boundary(board, vacuum_pa, fault):
     assert sup.check(10, reading) == fault
 
 
-def test_the_idle_limit_returns_exactly_at_it(board):
+def test_the_idle_limit_returns_a_kpa_below_it(board):
+    """After a session on a cup with a higher limit, readings on the idle limit (a stop at it, sampled
+    before the valve opened, either side by the noise) keep the session's; the idle limit returns once
+    the cup has vented 1 kPa below it."""
     big = max(board.cups, key=lambda c: c.hard_limit_pa)
     idle = min(c.hard_limit_pa for c in board.cups)
     sup = Supervisor(board, Pump(), Valve())
     reading = good_reading(vacuum_pa=big.hard_limit_pa - 100)
     sup.begin_session(0, big.hard_limit_pa, 0, reading)
     sup.end_session()
-    reading.vacuum_pa = idle  # vented down to the idle limit exactly: it applies again
-    assert sup.check(10, reading) == faults.NONE
+    for t, vacuum in ((10, idle), (20, idle - 999), (30, idle + 1)):
+        reading.vacuum_pa = vacuum
+        reading.counts += 1
+        assert sup.check(t, reading) == faults.NONE, vacuum
+    reading.vacuum_pa = idle - 1000  # vented 1 kPa below it: it applies again
+    assert sup.check(40, reading) == faults.NONE
     reading.vacuum_pa = idle + 1
-    assert sup.check(20, reading) == faults.HARD_LIMIT
+    assert sup.check(50, reading) == faults.HARD_LIMIT
 
 
 def test_the_duty_tapers_at_the_lift_limit_when_it_is_below_the_hard_limit():
@@ -377,13 +384,27 @@ def test_a_pump_at_the_smallest_duty_still_freezes_the_sensor_clock(board):
     assert fault == faults.SENSOR_FROZEN
 
 
+@pytest.mark.parametrize("duty", [300, 0])
 @pytest.mark.parametrize("late,fault", [(0, faults.NONE), (1, faults.SENSOR_FROZEN)])
-def test_frozen_boundary(board, late, fault):
-    sup, reading = session(slow_pump_board())
-    sup.actuate(reading, 30000, 300, True)
-    sup.check(10, reading)  # the frozen clock starts at this reading
-    sup.actuate(reading, 30000, 300, True)
+def test_frozen_boundary_whatever_the_duty(board, late, fault, duty):
+    """The frozen clock starts with the session and runs at duty 0 too: a sensor frozen on a cup held at
+    rest would hide a pump that starts on its own."""
+    sup, reading = session(slow_pump_board(), start=10)
+    sup.actuate(reading, 30000, duty, True)
+    assert sup.check(20, reading) == faults.NONE
+    sup.actuate(reading, 30000, duty, True)
     assert sup.check(10 + board.frozen_ms + late, reading) == fault
+
+
+def test_new_counts_restart_the_frozen_clock(board):
+    sup, reading = session(slow_pump_board())
+    sup.actuate(reading, 30000, 0, True)
+    reading.counts += 1
+    assert sup.check(board.frozen_ms, reading) == faults.NONE  # restarted here
+    sup.actuate(reading, 30000, 0, True)
+    assert sup.check(2 * board.frozen_ms, reading) == faults.NONE
+    sup.actuate(reading, 30000, 0, True)
+    assert sup.check(2 * board.frozen_ms + 1, reading) == faults.SENSOR_FROZEN
 
 
 def test_overshoots_count_within_one_session(board):
@@ -441,3 +462,143 @@ def test_an_acknowledged_fault_keeps_the_runaway_evidence(board):
         fault = sup.check(t, reading)
         sup.actuate(reading, 0, 0, False)
     assert fault == faults.PUMP_RUNAWAY
+
+
+# --- vacuum_lost: a fall faster than any leak on skin, with the valve held ---------------------------------
+
+def held_session(board, vacuum_pa=30000, ticks=5):
+    """A session whose valve has held for ``ticks`` ticks, a trusted reading each period."""
+    sup, reading = session(board, good_reading(vacuum_pa=vacuum_pa))
+    t = 0
+    for _ in range(ticks):
+        t += board.period_ms
+        reading.counts += 1
+        assert sup.check(t, reading) == faults.NONE
+        sup.actuate(reading, vacuum_pa, 0, True)
+    return sup, reading, t
+
+
+def fall(sup, reading, t, by_pa):
+    reading.counts += 1
+    reading.pressure_pa += by_pa
+    reading.vacuum_pa -= by_pa
+    return sup.check(t, reading)
+
+
+@pytest.mark.parametrize("by_pa,fault", [(5000, faults.NONE), (5001, faults.VACUUM_LOST)])
+def test_vacuum_lost_boundary_is_5_kpa_a_period(board, by_pa, fault):
+    sup, reading, t = held_session(board)
+    assert fall(sup, reading, t + board.period_ms, by_pa) == fault
+
+
+def test_vacuum_lost_scales_with_the_time_between_readings(board):
+    sup, reading, t = held_session(board)
+    assert fall(sup, reading, t + 3 * board.period_ms, 15000) == faults.NONE  # three periods: 5 kPa each
+    sup, reading, t = held_session(board)
+    assert fall(sup, reading, t + 3 * board.period_ms, 15001) == faults.VACUUM_LOST
+
+
+def test_vacuum_lost_counts_at_most_200_ms_between_readings():
+    data = json.loads(DEFAULT_BOARD.read_text())
+    data["loop_hz"] = 20  # 50 ms ticks: 200 ms allow 20 kPa, within what a plausible reading can fall
+    data["limits"]["sensor_timeout_ms"] = 500
+    data["limits"]["deadman_ms"] = 200
+    board = boardcfg.load(data)
+    for gap_ms, by_pa, fault in ((200, 20000, faults.NONE), (200, 20001, faults.VACUUM_LOST),
+                                 (400, 20001, faults.VACUUM_LOST)):
+        sup, reading, t = held_session(board, vacuum_pa=40000)
+        assert fall(sup, reading, t + gap_ms, by_pa) == fault, (gap_ms, by_pa)
+
+
+def test_a_fall_while_the_valve_bled_is_no_lost_vacuum(board):
+    sup, reading, t = held_session(board)
+    sup.actuate(reading, 20000, 0, False)  # the target fell: the regulator bleeds
+    assert fall(sup, reading, t + board.period_ms, 10000) == faults.NONE
+
+
+def test_the_valve_must_have_held_since_before_the_last_reading(board):
+    """A reading samples the cup a tick before it arrives, so the interval between two samples began
+    under the actuation before the earlier one: that one must have held too."""
+    sup, reading, t = held_session(board, ticks=2)
+    assert fall(sup, reading, t + board.period_ms, 10000) == faults.NONE  # began with the valve still open
+    sup, reading, t = held_session(board, ticks=3)
+    assert fall(sup, reading, t + board.period_ms, 10000) == faults.VACUUM_LOST
+
+
+def test_vacuum_lost_needs_a_trusted_reading_before_and_a_fresh_one_now(board):
+    sup, reading, t = held_session(board)
+    reading.fresh = False
+    assert fall(sup, reading, t + board.period_ms, 10000) == faults.NONE
+    sup = Supervisor(board, Pump(), Valve())  # no session: the rule sleeps
+    reading = good_reading(vacuum_pa=30000)
+    sup.check(10, reading)
+    assert fall(sup, reading, 20, 10000) == faults.NONE
+
+
+# --- sensor_disagrees, effort without answer: the duty climbs, the vacuum stays put below target ----------
+
+def windows(sup, reading, duties, vacuum_pa=29900, target_pa=30000, start=0, step_pa=0):
+    """One second per duty, readings every 10 ms, the vacuum ``step_pa`` higher each second; returns
+    (the first fault or NONE, when)."""
+    t = start
+    for duty in duties:
+        for _ in range(100):
+            t += 10
+            reading.counts += 1
+            reading.vacuum_pa = vacuum_pa
+            reading.pressure_pa = 100000 - vacuum_pa
+            code = sup.check(t, reading)
+            if code:
+                return code, t
+            sup.actuate(reading, target_pa, duty, True)
+        vacuum_pa += step_pa
+    return faults.NONE, t
+
+
+def kink_session(vacuum_pa=29900):
+    board = slow_pump_board()  # the observer's rate cap never binds: the duty is what the test asks
+    return session(board, good_reading(vacuum_pa=vacuum_pa))
+
+
+@pytest.mark.parametrize("climb,fault", [(2, faults.NONE), (3, faults.SENSOR_DISAGREES)])
+def test_a_duty_climbing_with_no_answer_trips_on_the_second_climb(climb, fault):
+    """A window to average from, then two that climbed: a leak's step climbs once."""
+    sup, reading = kink_session()
+    code, t = windows(sup, reading, [100 + climb * i for i in range(6)])
+    assert code == fault
+    if fault:
+        assert 3000 < t <= 3100
+
+
+def test_one_climb_is_a_leaks_step_not_a_kink():
+    sup, reading = kink_session()
+    assert windows(sup, reading, [100, 200, 200, 200, 200, 200]) == (faults.NONE, 6000)
+
+
+@pytest.mark.parametrize("step_pa,fault", [(25, faults.NONE), (24, faults.SENSOR_DISAGREES), (-25, faults.NONE),
+                                           (-24, faults.SENSOR_DISAGREES)])
+def test_a_vacuum_that_moves_25_pa_a_window_answers(step_pa, fault):
+    """Rising, it answers the duty; falling, it is a leak showing."""
+    sup, reading = kink_session(29000)
+    assert windows(sup, reading, [100, 120, 140, 160, 180], vacuum_pa=29000, step_pa=step_pa)[0] == fault
+
+
+def test_a_vacuum_on_or_above_target_is_no_kink():
+    sup, reading = kink_session(30000)
+    assert windows(sup, reading, [100, 120, 140, 160, 180], vacuum_pa=30000)[0] == faults.NONE
+    sup, reading = kink_session(29999)
+    assert windows(sup, reading, [100, 120, 140, 160, 180], vacuum_pa=29999)[0] == faults.SENSOR_DISAGREES
+
+
+def test_a_new_target_or_a_bleed_starts_the_windows_again():
+    sup, reading = kink_session()
+    code, t = windows(sup, reading, [100, 120])
+    code, t = windows(sup, reading, [140, 160, 180], target_pa=30001, start=t)  # a new target: from scratch
+    assert (code, t) == (faults.NONE, 5000)
+    sup, reading = kink_session()
+    code, t = windows(sup, reading, [100, 120])
+    sup.actuate(reading, 30000, 0, False)  # a bleed
+    code, t = windows(sup, reading, [140, 160, 180], start=t)
+    assert (code, t) == (faults.NONE, 5000)
+    code, t = windows(sup, reading, [200], start=t)
+    assert code == faults.SENSOR_DISAGREES

@@ -33,7 +33,9 @@ CASES = (
      {"faults": [{"kind": "sensor_stuck_counts", "at_ms": 12000, "value": 0x19999A}]},
      faults.SENSOR_IMPLAUSIBLE),
     ("sensor_frozen_fires", {"faults": [{"kind": "sensor_frozen", "at_ms": 12000}]}, faults.SENSOR_FROZEN),
-    ("leak_fires", {"faults": [{"kind": "cup_off", "at_ms": 10000}]}, faults.LEAK),
+    ("leak_fires", {"faults": [{"kind": "pump_stall", "at_ms": 10000}]}, faults.LEAK),
+    ("vacuum_lost_fires", {"faults": [{"kind": "cup_off", "at_ms": 10000}]}, faults.VACUUM_LOST),
+    ("tube_off_fires", {"faults": [{"kind": "tube_off", "at_ms": 10000}]}, faults.VACUUM_LOST),
     ("leak_burst_tolerated",
      {"faults": [{"kind": "leak_burst", "at_ms": 12000, "duration_ms": 1000}]}, faults.NONE),
     ("emergency_fires", {"faults": [{"kind": "button", "at_ms": 12000, "duration_ms": 200}]},
@@ -100,6 +102,7 @@ def over_duration_case(board, elapsed_ms):
     """The over-duration backstop, which a program's own end normally pre-empts: unit level."""
     sup, reading = _session(board)
     sup.actuate(reading, 20000, 0, True)
+    reading.counts += 1  # a live sensor: its counts never repeat for long
     return sup.check(1000 + elapsed_ms, reading)
 
 

@@ -28,7 +28,7 @@ PROGRAMS = {
 }
 FAULT_DETAILS = {
     "weak_pump": {"value": 3}, "sensor_stuck_counts": {"value": 1677722}, "button": {"duration_ms": 300},
-    "leak_burst": {"duration_ms": 1000, "value": 1500},
+    "leak_burst": {"duration_ms": 1000, "value": 1500}, "tube_kink": {"value": 100},
 }
 PLANTS = {"pump_stuck_on": {"pump_ul_s": 60000, "valve_ul_s_kpa": 100}}
 

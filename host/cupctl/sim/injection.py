@@ -62,6 +62,10 @@ class Injector:
             plant.stuck_on = on
         elif kind == "sensor_stuck_counts":
             bus.forced_counts = self.value if on else None
+        elif kind == "tube_off":  # the sensor's port sees the room; the sensor stays live and noisy
+            bus.port_mpa = plant.ambient_mpa if on else None
+        elif kind == "tube_kink":  # the port keeps the pressure of the moment it kinked, plus value Pa
+            bus.port_mpa = plant.pressure_mpa + self.value * 1000 if on else None
         elif kind == "pump_stall":
             plant.pump_percent = 0 if on else 100
         elif kind == "leak_burst":
@@ -77,5 +81,5 @@ class Injector:
 
 
 FAULT_KINDS = ("sensor_busy", "i2c_nack", "i2c_hang", "sensor_frozen", "status_power", "status_integrity",
-               "status_saturation", "sensor_stuck_counts", "weak_pump", "pump_stall", "pump_stuck_on",
-               "leak_burst", "cup_off", "button", "loop_stall", "reset")
+               "status_saturation", "sensor_stuck_counts", "tube_off", "tube_kink", "weak_pump", "pump_stall",
+               "pump_stuck_on", "leak_burst", "cup_off", "button", "loop_stall", "reset")

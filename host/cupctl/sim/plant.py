@@ -116,9 +116,10 @@ class Plant:
             total += x % (amplitude + 1)
         return total - amplitude
 
-    def counts(self):
-        """The MPRLS reading of the cup pressure now: 24-bit counts (about 0.013 Pa each)."""
-        mpa = self.pressure_mpa + self.noise_mpa()
+    def counts(self, port_mpa=None):
+        """The MPRLS reading of the cup pressure now (or of ``port_mpa``, what its port sees instead):
+        24-bit counts (about 0.013 Pa each), with the sensor's noise."""
+        mpa = (self.pressure_mpa if port_mpa is None else port_mpa) + self.noise_mpa()
         counts = COUNTS_MIN + (mpa * COUNTS_SPAN + FULL_SCALE_PA * 500) // (FULL_SCALE_PA * 1000)
         return max(0, min(counts, 0xFFFFFF))
 
@@ -142,6 +143,7 @@ class SimMPRLSBus:
         self.status_bits = 0  # extra status bits (0x04 integrity, 0x01 saturation)
         self.powered = True
         self.forced_counts = None  # a sensor stuck at one raw value
+        self.port_mpa = None  # what the sensor's port sees when not the cup (a tube off or kinked), mPa
 
     def _check(self, address):
         if self.hung:
@@ -156,7 +158,7 @@ class SimMPRLSBus:
             if self.forced_counts is not None:
                 self._counts = self.forced_counts
             elif not self.frozen:
-                self._counts = self.plant.counts()
+                self._counts = self.plant.counts(self.port_mpa)
         return len(buf)
 
     def readfrom_into(self, address, buf, stop=True):
