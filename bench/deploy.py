@@ -66,8 +66,9 @@ class Bench:
         started = time.perf_counter()
         if running:
             enter_maintenance(vb.port, log=lambda text: None)
-        subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port, "cp", "-r", *(["--force"] if force else []),
-                        *self.variants[variant][1], ":", "+", "reset"], check=True, capture_output=True)
+        copy = ["cp", "-r", *(["--force"] if force else []), *self.variants[variant][1], ":"]
+        subprocess.run([sys.executable, "-m", "mpremote", "connect", vb.port, *copy, "+", "reset"], check=True,
+                       capture_output=True)
         verify(vb.port)
         return time.perf_counter() - started, vb.bytes_from_host - before
 
