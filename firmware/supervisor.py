@@ -11,6 +11,7 @@ to ``check()`` and ``actuate()``; nothing else flows in.
 from time import ticks_diff
 
 from . import faults, mprls
+from .effort import EffortWatch
 from .observer import PumpObserver
 
 _ALWAYS = 0  # rule runs in every state
@@ -22,15 +23,6 @@ _IDLE_LIMIT_MARGIN_PA = 1000  # the idle limit returns this far below it: never 
 # a burst on a big cup 2): the cup is off, or the sensor's tube is, and then the pump would work blind.
 _LOST_PA = 5000  # per tick period
 _LOST_SPAN_MS = 200  # the time between two readings counted at most: keeps products < 2^30
-# Effort without an answer (a kinked sensor tube): the average duty climbs by _ANSWER_CLIMB or more in
-# _ANSWER_CLIMBS windows of _ANSWER_WINDOW_MS in a row while the window's average vacuum, below target,
-# moves less than _ANSWER_FLAT_PA (noise averages out; a real cup answers extra duty by rising). A leak
-# that grows shows as a fall, one that creeps raises the duty slower than that.
-_ANSWER_WINDOW_MS = 1000
-_ANSWER_CLIMB = 3  # per-mille of duty per window
-_ANSWER_CLIMBS = 2
-_ANSWER_FLAT_PA = 10
-_MAX_DUTY_SUM = 20000  # 20 full-duty ticks between readings counted at most (sensor_timeout_ms trips first)
 _HELD_TICKS_MAX = 255  # the valve-held count saturates: all the rule asks is "longer than the interval"
 _MAX_TICKS = 20  # ticks between two readings counted at most: keeps products < 2^30 (a longer gap
 # explains less than it might: the safe side)
@@ -104,16 +96,7 @@ class Supervisor:
         self._last_pressure_pa = 0
         self._last_pressure_ms = 0
         self._held_ticks = 0  # consecutive actuations with the valve held, up to _HELD_TICKS_MAX
-        self._answer_target_pa = 0  # _unanswered's windows: see _answer_from()
-        self._answer_since = 0
-        self._answer_duty_sum = 0
-        self._answer_ticks = 0
-        self._answer_vacuum_sum = 0  # each reading's vacuum less the window's first: no wide sum
-        self._answer_base_pa = 0
-        self._answer_readings = 0
-        self._answer_duty = -1
-        self._answer_vacuum = 0
-        self._answer_climbs = 0
+        self._effort = EffortWatch()
         self._runaway_sum = 0
         self._runaway_drift_pa = board.per_tick(_RUNAWAY_DRIFT_PA_S)
         self._session_start = 0
@@ -154,7 +137,7 @@ class Supervisor:
         # vented until now), which restarts it. The frozen clock runs whatever the duty.
         self._frozen_counts = reading.counts
         self._frozen_since = now
-        self._answer_from(now)
+        self._effort.restart(now, self._target_pa)
         self._observer.reset(reading.vacuum_pa)
 
     def end_session(self):
@@ -338,43 +321,17 @@ class Supervisor:
         return faults.VACUUM_LOST if fell * self._board.period_ms > _LOST_PA * span else 0
 
     def _unanswered(self, now, reading):
-        """The average duty climbs, window after window, while the measured vacuum stays flat below the
-        target: the regulator winds up on an error the pump cannot close, because its effort goes where
-        the sensor does not see (a kinked tube). A rising vacuum answers; a falling one is a leak showing."""
+        """The duty climbs window after window and the vacuum, below target, does not answer (effort.py):
+        a kinked sensor tube."""
         if not reading.fresh:
             return 0
         window = self._window
-        if self._held_ticks <= window.ticks + 1 or self._target_pa != self._answer_target_pa:
-            self._answer_from(now)  # a bleed or a new target: the regulator has other work
+        effort = self._effort
+        if self._held_ticks <= window.ticks + 1 or self._target_pa != effort.target_pa:
+            effort.restart(now, self._target_pa)  # a bleed or a new target: the regulator has other work
             return 0
-        ticks = window.ticks if window.ticks < _MAX_TICKS else _MAX_TICKS
-        self._answer_duty_sum += window.duty_sum if window.duty_sum < _MAX_DUTY_SUM else _MAX_DUTY_SUM
-        self._answer_ticks += ticks
-        if not self._answer_readings:
-            self._answer_base_pa = reading.vacuum_pa
-        self._answer_vacuum_sum += reading.vacuum_pa - self._answer_base_pa
-        self._answer_readings += 1
-        if ticks_diff(now, self._answer_since) < _ANSWER_WINDOW_MS or not self._answer_ticks:
-            return 0
-        duty = self._answer_duty_sum // self._answer_ticks
-        vacuum = self._answer_base_pa + self._answer_vacuum_sum // self._answer_readings
-        flat = -_ANSWER_FLAT_PA < vacuum - self._answer_vacuum < _ANSWER_FLAT_PA
-        climbed = (self._answer_duty >= 0 and duty >= self._answer_duty + _ANSWER_CLIMB and flat
-                   and vacuum < self._target_pa)
-        self._answer_climbs = self._answer_climbs + 1 if climbed else 0
-        self._answer_duty = duty
-        self._answer_vacuum = vacuum
-        self._answer_since = now
-        self._answer_duty_sum = self._answer_ticks = self._answer_vacuum_sum = self._answer_readings = 0
-        return faults.SENSOR_DISAGREES if self._answer_climbs >= _ANSWER_CLIMBS else 0
-
-    def _answer_from(self, now):
-        self._answer_target_pa = self._target_pa
-        self._answer_since = now
-        self._answer_duty_sum = self._answer_ticks = self._answer_vacuum_sum = self._answer_readings = 0
-        self._answer_duty = -1  # no window averaged yet
-        self._answer_vacuum = 0
-        self._answer_climbs = 0
+        effort.add(now, reading.vacuum_pa, window.duty_sum, window.ticks)
+        return faults.SENSOR_DISAGREES if effort.unanswered() else 0
 
     def _frozen(self, now, reading):
         """Identical raw counts for ``frozen_ms``, whatever the duty: a frozen sensor on a cup held at
