@@ -51,6 +51,36 @@ def test_a_hung_bus_blocks_hardware_i2c_but_not_soft_i2c(probes):
     assert result.startswith("OSError") and soft_ms < hw_ms
 
 
+def test_timer_callbacks_run_in_sleeps_and_between_bytecodes_but_not_in_a_blocking_call(probes):
+    """ports/esp32/machine_timer.c machine_timer_isr() schedules the callback every period; it runs at the
+    VM's pending checks and in mp_hal_delay_ms() (mphalport.c), at most MICROPY_SCHEDULER_DEPTH (8) queued,
+    none inside a blocking C call (a hung hardware I2C transfer)."""
+    _, got = probes
+    assert got["timer_runs_in_a_100ms_sleep"] >= 5
+    assert got["timer_runs_in_100ms_of_python"] >= 5
+    assert got["timer_runs_in_a_500ms_blocking_call"] == 0
+    assert got["timer_runs_queued_by_a_500ms_blocking_call"] in (8, 9)  # the queue's 8, a new period at most
+
+
+def test_deadman_cuts_the_pump_while_the_loop_hangs_on_the_virtual_board(tmp_path, micropython):
+    """A 300 ms hang of the Python loop mid-session (below the 1 s watchdog): only the dead-man timer's
+    callbacks, run while the loop sleeps in the hang, can cut the pump, and the next tick latches loop_overrun."""
+    from cupctl import boards
+    from cupctl.link import Link
+    from cupctl.sim.vboard import VirtualBoard, populate_flash
+    from tests.test_vboard import is_event, wait_for
+
+    populate_flash(tmp_path, boards.load(boards.DEFAULT)[0])
+    stall = {"kind": "loop_stall", "at_ms": 1500, "duration_ms": 300, "after_start": True}
+    with VirtualBoard(tmp_path, {"faults": [stall]}) as vb:
+        with Link(vb.port) as link:
+            wait_for(link, is_event("state,idle"))
+            link.command("start static target=20 minutes=1")
+            records = wait_for(link, is_event("loop_overrun"), timeout=10)
+        assert "wdt" not in vb.resets
+    assert any(r.kind == "T" and r.values[7] == 2 for r in records)  # it hung while a session ran
+
+
 def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
     """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
     from cupctl import boards

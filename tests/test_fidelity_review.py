@@ -138,15 +138,6 @@ def test_rtc_memory_refuses_more_than_2048_bytes(probed):
     assert got["rtc_3000_bytes"].startswith("ValueError")
 
 
-def test_timer_callbacks_run_while_the_loop_sleeps_or_computes(probed):
-    """machine_timer.c machine_timer_isr() schedules the callback every period; mp_hal_delay_ms() and the
-    VM's pending checks run it (mphalport.c, py/scheduler.c), up to MICROPY_SCHEDULER_DEPTH (8) queued.
-    The virtual board runs timers only inside I2C calls, at most once per call."""
-    _, got = probed
-    assert got["timer_runs_in_a_100ms_sleep"] >= 5
-    assert got["timer_runs_in_100ms_of_python"] >= 5
-
-
 def test_scaled_time_wraps_its_ticks_diff_with_its_ticks(probed):
     """ScaledTime wraps ticks_ms at 2**30 as the ESP32 does, but hands out the 64-bit unix port's
     ticks_diff/ticks_add, whose period is 2**62: across the wrap every elapsed time goes negative."""

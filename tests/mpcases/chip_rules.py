@@ -46,7 +46,28 @@ results = {
     "full_duty_20khz": pwm_duty(20000, 65535),
     "full_duty_1khz": pwm_duty(1000, 65535),
 }
+# Timer callbacks: scheduled every period, run in sleep_ms and between bytecodes, never in a blocking C call.
+runs = []
+machine.Timer(0).init(mode=machine.Timer.PERIODIC, period=10, callback=lambda t: runs.append(time.ticks_ms()))
+time.sleep_ms(100)
+results["timer_runs_in_a_100ms_sleep"] = len(runs)
+before = len(runs)
+end = time.ticks_add(time.ticks_ms(), 100)
+while time.ticks_diff(end, time.ticks_ms()) > 0:  # 100 ms of Python work, no call into machine
+    pass
+results["timer_runs_in_100ms_of_python"] = len(runs) - before
 machine._world.bus.hung = True
+machine._world.advance_plant()  # the plant catches up now, not inside the timed call
+before = len(runs)
+called = time.ticks_ms()
 results["hw_i2c_hung"] = timed_call(machine.I2C(0, scl=P(SCL), sda=P(SDA)))
+returned = time.ticks_ms()
+for _ in range(100):  # a few bytecodes: one queued callback runs at each pending check
+    pass
+results["timer_runs_in_a_500ms_blocking_call"] = len([t for t in runs[before:] if time.ticks_diff(t, called) > 5
+                                                      and time.ticks_diff(t, returned) < 0])
+results["timer_runs_queued_by_a_500ms_blocking_call"] = len([t for t in runs[before:]
+                                                            if time.ticks_diff(t, returned) >= 0])
+machine.Timer(0).deinit()
 results["soft_i2c_hung"] = timed_call(machine.SoftI2C(scl=P(SCL), sda=P(SDA), timeout=1000))
 print(json.dumps(results))

@@ -30,3 +30,11 @@ def pwm_bits(chip, freq):
     if bits < 1:
         raise ValueError("unreachable frequency %d" % freq)
     return min(bits, PWM_MAX_BITS[chip])
+
+
+def timer_unit(chip, id):
+    """The hardware timer ``machine.Timer(id)`` drives (ports/esp32/machine_timer.c ``machine_timer_create``):
+    (group, index); the C3 has one timer per group, so ids that differ in bit 0 alone share one."""
+    if chip == "esp32c3":
+        return (id & 1, 0)
+    return ((id >> 1) & 1, id & 1)

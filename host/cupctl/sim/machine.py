@@ -10,9 +10,12 @@ Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_SPEC (JSON file with
 CUPCTL_RESET_CAUSE (an int below).
 """
 
+import _thread
 import json
 import os
 import time
+
+import micropython
 
 from cupctl.sim import chips
 from cupctl.sim.hardware import SimPWM
@@ -25,10 +28,18 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 _STEP_MS = 10
-_MAX_TIMER_RUNS = 1000
+_SCHEDULER_DEPTH = 8  # ports/esp32/mpconfigport.h MICROPY_SCHEDULER_DEPTH (the unix port's own queue holds 4)
+_SCALE = getattr(time, "scale", 1)  # an accelerated clock (cupctl.sim.scaled_time) runs this many times faster
+_SCHEDSTAT = "/proc/self/schedstat"  # the main thread's run time and run-queue wait, in ns (Linux)
 _RTC_SUFFIX = ".rtc"
 _PLANT_SUFFIX = ".plant"  # the true vacuum's peak since boot, for tests (VirtualBoard.true_vacuum_peak_pa)
 _PLANT_REPORT_STEPS = 10
+
+
+def _block_ms(ms):
+    """Wait as a blocking C call does: no Timer callback runs meanwhile (the unix port's time.sleep
+    runs none; its sleep_ms does)."""
+    time.sleep(ms / 1000)
 
 
 def _load_spec():
@@ -57,7 +68,6 @@ class _World:
         self._wiring = None
         self._chip = None
         self._control = None
-        self.timers = []
         self.peak_vacuum_pa = 0
         for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
             injector.apply(self, injector.active(0, False))
@@ -82,10 +92,8 @@ class _World:
 
     def advance(self):
         self.advance_plant()
-        self.run_timers(1)
-        while self.stalled:  # an injected loop stall: hang here until the watchdog resets us
+        while self.stalled:  # an injected loop stall: the Python loop hangs (sleep_ms runs Timer callbacks)
             time.sleep_ms(_STEP_MS)
-            self.run_timers(_MAX_TIMER_RUNS)
             self.advance_plant()
 
     def advance_plant(self):
@@ -110,16 +118,6 @@ class _World:
         if path:
             with open(path + _PLANT_SUFFIX, "w") as f:
                 f.write(str(self.peak_vacuum_pa))
-
-    def run_timers(self, at_most):
-        """Timer callbacks due by now, as the ESP32 schedules them between bytecodes and in waits.
-
-        Outside an injected stall at most one run per timer and call: a pause of this host
-        process is not the firmware's, and must not trip the dead-man switch.
-        """
-        now = self.now()
-        for timer in self.timers:
-            timer.run_due(now, at_most)
 
     def chip(self):
         """The chip this board is (its board file's, the DevKitC's ESP32 without one)."""
@@ -235,7 +233,7 @@ class I2C:
         self.id = id
 
     def _hang(self, nbytes):
-        time.sleep_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
+        _block_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
 
     def writeto(self, address, buf, stop=True):
         _world.advance()
@@ -264,37 +262,155 @@ class SoftI2C(I2C):
         time.sleep_us(self._timeout_us)
 
 
+class _Scheduler:
+    """The ESP32 port's soft-IRQ path for ``Timer`` callbacks, on the unix port's own scheduler.
+
+    On the chip the timer ISR calls ``mp_sched_schedule(callback, timer)`` every period
+    (ports/esp32/machine_timer.c ``machine_timer_isr``); the queue holds ``MICROPY_SCHEDULER_DEPTH``
+    (8) callbacks and drops the rest (py/scheduler.c ``mp_sched_schedule``); one pending callback
+    runs at each pending check (``mp_sched_run_pending``): between bytecodes (py/vm.c) and inside
+    ``sleep_ms`` (ports/esp32/mphalport.c ``mp_hal_delay_ms``), never inside a blocking C call.
+    Here a thread plays the hardware timer and keeps that queue of 8; one ``micropython.schedule``
+    item at a time hands its head to the unix port's scheduler, which runs it in the same places
+    (its ``sleep_ms`` too; ``time.sleep``, ``sleep_us`` and ``select.poll`` do not run it, as no
+    blocking C call does). Unlike the chip (with a GIL), the unix port runs scheduled callbacks in
+    the main thread only (py/scheduler.c ``mp_handle_pending``).
+    """
+
+    def __init__(self):
+        self.lock = _thread.allocate_lock()
+        self.queue = []  # the timers whose callback is pending, oldest first
+        self.handed = False  # an item is in the unix port's queue
+        self.dropped = 0  # callbacks the full queue refused, as mp_sched_schedule's `false`
+        self.timers = []
+        self.thread = False
+        self._run_one = self.run_one  # one bound method, not one per period
+        self._waited_ns = _main_thread_wait_ns()
+
+    def post(self, timer):
+        """The timer's ISR: queue its callback (the timer thread)."""
+        with self.lock:
+            if len(self.queue) >= _SCHEDULER_DEPTH:
+                self.dropped += 1
+                return
+            self.queue.append(timer)
+            if self.handed:
+                return
+            self.handed = True
+        self._hand_over()
+
+    def _hand_over(self):
+        try:
+            micropython.schedule(self._run_one, None)
+        except RuntimeError:  # the unix port's queue is full (something else scheduled): retry next period
+            with self.lock:
+                self.handed = False
+
+    def run_one(self, _arg):
+        """A pending check in the main thread: run the oldest pending callback, one per check."""
+        with self.lock:
+            timer = self.queue.pop(0) if self.queue else None
+            self.handed = bool(self.queue)
+        if self.handed:
+            self._hand_over()
+        if timer is not None and timer._callback is not None:
+            timer._callback(timer)
+
+    def start(self, timer):
+        with self.lock:
+            for other in self.timers:
+                if other is not timer and other._unit == timer._unit:  # the same hardware timer, re-initialised
+                    self.timers.remove(other)
+                    break
+            if timer not in self.timers:
+                self.timers.append(timer)
+            if self.thread:
+                return
+            self.thread = True
+        _thread.start_new_thread(self._tick, ())
+
+    def stop(self, timer):
+        with self.lock:
+            if timer in self.timers:
+                self.timers.remove(timer)
+
+    def host_wait_ms(self):
+        """How long (in the firmware's ms) the host kept the firmware's thread off the CPU since the
+        last call: another process's load is not the firmware's time (nothing takes the chip's core)."""
+        waited = _main_thread_wait_ns()
+        real_ms = (waited - self._waited_ns) // 1000000
+        self._waited_ns += real_ms * 1000000
+        return real_ms * _SCALE
+
+    def _tick(self):
+        """The hardware timer: fire each timer at its period, in the firmware's clock."""
+        read = time.ticks_ms()
+        while True:
+            now = time.ticks_ms()
+            credit = 0
+            if time.ticks_diff(now, read) >= 10 * _SCALE:  # every 10 real ms: cheap for an accelerated clock
+                read = now
+                credit = self.host_wait_ms()
+            wait = 1000
+            with self.lock:
+                timers = list(self.timers)
+            for timer in timers:
+                timer._due = time.ticks_add(timer._due, credit)
+                late = time.ticks_diff(now, timer._due)
+                if late >= 0:
+                    self.post(timer)
+                    if not timer._periodic:
+                        self.stop(timer)
+                        continue
+                    # A pause of this whole process (this thread overslept a period) is not the chip's:
+                    # fire once and go on from now rather than catch up.
+                    step = timer._period if late < timer._period else late + timer._period
+                    timer._due = time.ticks_add(timer._due, step)
+                wait = min(wait, time.ticks_diff(timer._due, now))
+            time.sleep_ms(max(1, wait))
+
+
+def _main_thread_wait_ns():
+    """The main thread's time waiting for a CPU, in ns (field 2 of /proc/PID/schedstat); 0 if unknown."""
+    try:
+        with open(_SCHEDSTAT) as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_scheduler = _Scheduler()
+
+
 class Timer:
+    """A hardware timer: its callback is scheduled every period, as a soft IRQ (see _Scheduler)."""
+
     ONE_SHOT = 0
     PERIODIC = 1
 
-    def __init__(self, id=0):
+    def __init__(self, id, mode=PERIODIC, period=-1, callback=None):
         self.id = id
+        self._unit = chips.timer_unit(_world.chip(), id)
         self._callback = None
         self._period = 0
+        self._periodic = True
         self._due = 0
+        if callback is not None or period != -1:
+            self.init(mode=mode, period=period, callback=callback)
 
     def init(self, mode=PERIODIC, period=-1, callback=None):
-        if mode != Timer.PERIODIC or period <= 0:
-            raise ValueError("the virtual board has periodic timers only")
+        if period <= 0:
+            raise ValueError("the virtual board needs a period in ms")
+        _scheduler.stop(self)  # machine_timer_init_helper() disables the timer first
         self._callback = callback
         self._period = period
-        self._due = _world.now() + period
-        if self not in _world.timers:
-            _world.timers.append(self)
-
-    def run_due(self, now, at_most):
-        runs = 0
-        while self._due <= now and runs < at_most:
-            self._due += self._period
-            runs += 1
-            self._callback(self)
-        if runs == at_most:
-            self._due = now + self._period
+        self._periodic = bool(mode)
+        self._due = time.ticks_add(time.ticks_ms(), period)
+        _scheduler.start(self)
 
     def deinit(self):
-        if self in _world.timers:
-            _world.timers.remove(self)
+        """Stops the timer; a callback already queued still runs, as on the chip."""
+        _scheduler.stop(self)
 
 
 class RTC:

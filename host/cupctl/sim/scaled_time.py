@@ -29,7 +29,10 @@ class ScaledTime:
         return self._virtual_us() % _PERIOD
 
     def sleep_ms(self, ms):
-        _time.sleep_us(ms * 1000 // self.scale)
+        """Runs pending ``Timer`` callbacks meanwhile, as ``mp_hal_delay_ms`` does (its sleep_us does not)."""
+        us = ms * 1000 // self.scale
+        _time.sleep_ms(us // 1000)
+        _time.sleep_us(us % 1000)
 
     def sleep_us(self, us):
         _time.sleep_us(us // self.scale)
