@@ -42,6 +42,34 @@ def test_pwm_resolution_at_the_frequency(probes):
     assert got["full_duty_1khz"] == 999  # 14 or 16 bits: still one step short of 1000
 
 
+def test_pwm_refuses_what_the_ledc_driver_refuses(probes):
+    """ports/esp32/machine_pwm.c: configure_channel() raises ValueError("PWM not supported on Pin(34)") for
+    GPIO34-39 (no output driver); set_duty_u16/u10/ns() refuse values outside their ranges;
+    mp_machine_pwm_init_helper() refuses two duties at once; pwm_is_active() raises RuntimeError after deinit."""
+    chip, got = probes
+    if chip == "esp32":
+        assert got["pwm_input_only"].startswith("ValueError: PWM not supported on Pin(34)")
+    for key in ("duty_u16_65536", "duty_u16_minus_1", "duty_1024", "duty_ns_past_the_period", "two_duties"):
+        assert got[key].startswith("ValueError"), key
+    duty_get, duty_set, freq_get, deinit_again, plant_duty = got["after_deinit"]
+    assert duty_get == duty_set == freq_get == "RuntimeError: PWM inactive"
+    assert deinit_again == "ok" and plant_duty == 0
+
+
+def test_a_pwm_made_without_a_duty_runs_at_half_at_5khz(probes):
+    """mp_machine_pwm_init_helper(): no freq gives PWM_FREQ (5 kHz), no duty set_duty_u10(512), read back
+    as duty_u16 32768; init() after deinit() starts at 50 % again."""
+    _, got = probes
+    assert got["bare_pwm"] == [5000, 32768, 512]
+    assert got["after_init_again"] == 32768
+
+
+def test_duty_u16_reads_back_the_hardware_duty(probes):
+    """get_duty_u16(): the LEDC duty shifted back to 16 bits, so at 20 kHz (11 bits) 1000 reads 992."""
+    _, got = probes
+    assert got["duty_u16_read_back_at_20khz"] == 992
+
+
 def test_a_hung_bus_blocks_hardware_i2c_but_not_soft_i2c(probes):
     chip, got = probes
     result, hw_ms = got["hw_i2c_hung"]

@@ -99,30 +99,6 @@ def test_gpios_the_port_leaves_out_are_refused(probed):
     assert accepted == [], "%s: the sim accepts Pin(n) for GPIOs the v1.24.1 image has no Pin for" % chip
 
 
-def test_pwm_on_an_input_only_pin_is_refused(probed):
-    """machine_pwm.c configure_channel(): ledc_channel_config() fails for GPIO34-39 (no output driver) and
-    the port raises ValueError("PWM not supported on Pin(34)")."""
-    chip, got = probed
-    if chip != "esp32":
-        pytest.skip("only the ESP32 has input-only pins")
-    assert got["pwm_input_only"].startswith("ValueError")
-
-
-def test_duty_u16_outside_its_range_is_refused(probed):
-    """machine_pwm.c set_duty_u16(): ValueError("duty_u16 must be from 0 to 65535") outside 0..65535; the sim
-    clamps 65536 to full duty and passes -1 on to the plant as a negative duty."""
-    _, got = probed
-    assert got["duty_u16_65536"].startswith("ValueError")
-    assert got["duty_u16_minus_1"].startswith("ValueError")
-
-
-def test_a_pwm_made_without_a_duty_runs_at_half(probed):
-    """machine_pwm.c mp_machine_pwm_init_helper(): with no duty, duty_u10 512 (50 %) is set, read back as
-    duty_u16 32768; the sim starts it at 0."""
-    _, got = probed
-    assert got["bare_pwm_duty_u16"] == 32768
-
-
 def test_the_watchdog_refuses_a_timeout_it_cannot_keep(probed):
     """machine_wdt.c mp_machine_wdt_make_new_instance(): ValueError for id != 0 and for timeout_ms <= 0. The
     virtual board takes timeout 0 as 'disarmed' (vboard.py: `if self._wdt_timeout and ...`)."""

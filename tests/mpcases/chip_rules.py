@@ -20,13 +20,13 @@ def outcome(probe):
     try:
         probe()
         return "ok"
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         return "%s: %s" % (type(e).__name__, e)
 
 
 def pwm_duty(freq, u16):
     pwm = machine.PWM(machine.Pin(PUMP), freq=freq, duty_u16=u16)
-    return pwm.duty
+    return pwm.permille
 
 
 def timed_call(i2c):
@@ -56,6 +56,26 @@ end = time.ticks_add(time.ticks_ms(), 100)
 while time.ticks_diff(end, time.ticks_ms()) > 0:  # 100 ms of Python work, no call into machine
     pass
 results["timer_runs_in_100ms_of_python"] = len(runs) - before
+# PWM (ports/esp32/machine_pwm.c)
+pwm = machine.PWM(P(PUMP), freq=20000, duty_u16=0)
+results["pwm_input_only"] = outcome(lambda: machine.PWM(P(34), freq=20000, duty_u16=0))
+results["duty_u16_65536"] = outcome(lambda: pwm.duty_u16(65536))
+results["duty_u16_minus_1"] = outcome(lambda: pwm.duty_u16(-1))
+results["duty_1024"] = outcome(lambda: pwm.duty(1024))
+results["duty_ns_past_the_period"] = outcome(lambda: pwm.duty_ns(50001))  # 20 kHz: a 50 us period
+results["two_duties"] = outcome(lambda: machine.PWM(P(PUMP), freq=20000, duty=1, duty_u16=1))
+pwm.duty_u16(1000)
+results["duty_u16_read_back_at_20khz"] = pwm.duty_u16()
+pwm.deinit()
+bare = machine.PWM(P(PUMP))  # no freq, no duty
+results["bare_pwm"] = [bare.freq(), bare.duty_u16(), bare.duty()]
+bare.deinit()
+results["after_deinit"] = [outcome(lambda: bare.duty_u16()), outcome(lambda: bare.duty_u16(0)),
+                           outcome(lambda: bare.freq()), outcome(bare.deinit), bare.permille]
+bare.init(freq=1000)
+results["after_init_again"] = bare.duty_u16()
+bare.deinit()
+
 machine._world.bus.hung = True
 machine._world.advance_plant()  # the plant catches up now, not inside the timed call
 before = len(runs)

@@ -15,6 +15,7 @@ I2C_IDS = {"esp32": (0, 1), "esp32s3": (0, 1), "esp32c3": (0,)}
 PWM_MAX_BITS = {"esp32": 16, "esp32s3": 14, "esp32c3": 14}
 PWM_CLOCK_HZ = 80000000
 PWM_FREQ_RANGE = (1, 40000000)
+PWM_DEFAULT_FREQ = 5000  # machine_pwm.c PWM_FREQ: a PWM made without freq, on a pin with none running
 I2C_MS_PER_BYTE = 100  # hardware I2C on a hung bus: i2c_master_cmd_begin waits 100 ms * (1 + bytes)
 ETIMEDOUT = 116
 
@@ -23,7 +24,7 @@ def pwm_bits(chip, freq):
     """Duty resolution at ``freq``: floor(log2(80 MHz / freq)), capped per chip; ValueError if none."""
     low, high = PWM_FREQ_RANGE
     if not low <= freq <= high:
-        raise ValueError("frequency must be from %d Hz to %d MHz" % (low, high // 1000000))
+        raise ValueError("frequency must be from 1Hz to 40MHz")
     bits = 0
     while (PWM_CLOCK_HZ // freq) >> (bits + 1):
         bits += 1

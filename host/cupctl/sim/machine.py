@@ -18,7 +18,6 @@ import time
 import micropython
 
 from cupctl.sim import chips
-from cupctl.sim.hardware import SimPWM
 from cupctl.sim.injection import Injector
 from cupctl.sim.plant import Plant, SimMPRLSBus, valve_vents
 
@@ -103,7 +102,7 @@ class _World:
             for injector in self.injectors:
                 injector.apply(self, injector.active(self.sim_ms, not self.plant.valve_open))
             pwm = self.pwms.get(pump)
-            self.plant.duty = pwm.duty if pwm is not None else 0
+            self.plant.duty = pwm.permille if pwm is not None else 0
             unpowered = 0 if active_high else 1
             self.plant.valve_open = valve_vents(self.levels.get(valve, unpowered), active_high, normally_open)
             self.plant.step(_STEP_MS)
@@ -191,37 +190,114 @@ class Pin:
         self.value(0)
 
 
-class PWM(SimPWM):
-    """LEDC PWM: the duty resolution the frequency leaves (11 bits at 20 kHz: 65535 is 2047/2048)."""
+class PWM:
+    """LEDC PWM as ports/esp32/machine_pwm.c (v1.24.1) drives it: the duty resolution the frequency leaves
+    (11 bits at 20 kHz: 65535 is 2047/2048), and what it refuses."""
 
-    def __init__(self, pin, freq=1000, duty_u16=0):
-        SimPWM.__init__(self)
+    def __init__(self, pin, freq=-1, *, duty=-1, duty_u16=-1, duty_ns=-1):
         self.pin = pin.id
-        self._bits = chips.pwm_bits(_world.chip(), freq)
-        self._freq = freq
-        self.duty_u16(duty_u16)
-        _world.pwms[pin.id] = self
+        self._active = False
+        self._set_by = None  # machine_pwm.c duty_x: the setter last used, re-applied at a new frequency
+        self._raw = 0
+        self._bits = 1
+        self._freq = 0
+        self.init(freq, duty=duty, duty_u16=duty_u16, duty_ns=duty_ns)
 
-    def duty_u16(self, value=None):
-        if value is None:
-            return self.u16
-        self.u16 = value
+    def init(self, freq=-1, *, duty=-1, duty_u16=-1, duty_ns=-1):
+        """mp_machine_pwm_init_helper(): one duty at most; without a freq the pin's running one or 5 kHz;
+        without a duty (and none set before) 50 %."""
+        if (duty != -1) + (duty_u16 != -1) + (duty_ns != -1) > 1:
+            raise ValueError("only one of parameters 'duty', 'duty_u16' or 'duty_ns' is allowed")
+        if freq == -1:
+            running = _world.pwms.get(self.pin)
+            freq = running._freq if running is not None and running._active else chips.PWM_DEFAULT_FREQ
+        bits = chips.pwm_bits(_world.chip(), freq)
+        if self.pin in chips.INPUT_ONLY[_world.chip()]:  # configure_channel(): ledc_channel_config() fails
+            raise ValueError("PWM not supported on Pin(%d)" % self.pin)
+        self._active = True
+        self._bits = bits
+        self._freq = freq
+        if duty_u16 != -1:
+            self.duty_u16(duty_u16)
+        elif duty_ns != -1:
+            self.duty_ns(duty_ns)
+        elif duty != -1:
+            self.duty(duty)
+        elif self._set_by is None:
+            self.duty(512)  # 50 %
+        else:
+            self._reapply()
+        _world.pwms[self.pin] = self
+
+    def _check_active(self):
+        if not self._active:  # pwm_is_active()
+            raise RuntimeError("PWM inactive")
+
+    def _set_u16(self, value):
         self._raw = min(value >> (16 - self._bits), (1 << self._bits) - 1)
 
+    def _get_u16(self):
+        """get_duty_u16(): the hardware duty, shifted back up: what was set, rounded down to the resolution."""
+        return self._raw << (16 - self._bits)
+
+    def _ns_max(self):
+        return self._to_ns(65535)
+
+    def _to_ns(self, u16):  # duty_to_ns()
+        return (u16 * 1000000000 + self._freq * 65535 // 2) // (self._freq * 65535)
+
+    def duty_u16(self, value=None):
+        self._check_active()
+        if value is None:
+            return self._get_u16()
+        if not 0 <= value <= 65535:  # set_duty_u16()
+            raise ValueError("duty_u16 must be from 0 to 65535")
+        self._set_u16(value)
+        self._set_by = ("u16", value)
+
+    def duty(self, value=None):
+        """Duty in 10 bits (0..1023)."""
+        self._check_active()
+        if value is None:
+            return self._get_u16() >> 6
+        if not 0 <= value <= 1023:  # set_duty_u10()
+            raise ValueError("duty must be from 0 to 1023")
+        self._set_u16(value << 6)
+        self._set_by = ("u10", value)
+
+    def duty_ns(self, value=None):
+        self._check_active()
+        if value is None:
+            return self._to_ns(self._get_u16())
+        if not 0 <= value <= self._ns_max():  # set_duty_ns()
+            raise ValueError("duty_ns must be from 0 to %d ns" % self._ns_max())
+        u16 = (value * 65535 * self._freq + 500000000) // 1000000000  # ns_to_duty()
+        self._set_u16(1 if value > 0 and u16 == 0 else min(u16, 65535))
+        self._set_by = ("ns", value)
+
+    def _reapply(self):
+        kind, value = self._set_by
+        {"u16": self.duty_u16, "u10": self.duty, "ns": self.duty_ns}[kind](value)
+
     @property
-    def duty(self):
+    def permille(self):
         """What the pump really gets, 0..1000: the duty the timer's resolution can give."""
-        return self._raw * 1000 // (1 << self._bits)
+        return self._raw * 1000 // (1 << self._bits) if self._active else 0
 
     def freq(self, value=None):
+        self._check_active()
         if value is None:
             return self._freq
         self._bits = chips.pwm_bits(_world.chip(), value)
         self._freq = value
-        self.duty_u16(self.u16)
+        self._reapply()  # set_freq(): the same duty at the new resolution
 
     def deinit(self):
-        _world.pwms.pop(self.pin, None)
+        """pwm_deinit(): the channel stops (output low) and the object is inactive until init()."""
+        self._active = False
+        self._set_by = None
+        if _world.pwms.get(self.pin) is self:
+            del _world.pwms[self.pin]
 
 
 class I2C:
