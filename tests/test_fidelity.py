@@ -1,7 +1,9 @@
 """The simulated machine refuses what the ESP32 port refuses and blocks as long (docs/fidelity.md)."""
 
 import json
+import os
 import subprocess
+import time
 
 import pytest
 
@@ -109,6 +111,29 @@ def test_deadman_cuts_the_pump_while_the_loop_hangs_on_the_virtual_board(tmp_pat
     assert any(r.kind == "T" and r.values[7] == 2 for r in records)  # it hung while a session ran
 
 
+def test_the_watchdog_refuses_a_timeout_it_cannot_keep(probes):
+    """ports/esp32/machine_wdt.c mp_machine_wdt_make_new_instance(): ValueError for id != 0 and for
+    timeout_ms <= 0 ("WDT timeout too short")."""
+    _, got = probes
+    assert got["wdt_timeout_0"] == got["wdt_timeout_minus_1"] == "ValueError: WDT timeout too short"
+    assert got["wdt_id_1"].startswith("ValueError")
+
+
+def test_a_zero_watchdog_timeout_is_armed_on_the_virtual_board(tmp_path):
+    """Whatever arms it, the virtual board's watchdog is never 'off' for a timeout of 0: it expires at once."""
+    from cupctl.sim.vboard import VirtualBoard
+
+    vb = VirtualBoard(tmp_path)  # not started: no firmware arms or feeds it meanwhile
+    try:
+        assert not vb._watchdog_expired()
+        os.write(vb._control_keep, b"A0\n")
+        vb._on_control()
+        time.sleep(0.01)
+        assert vb._wdt_timeout == 0 and vb._watchdog_expired()
+    finally:
+        vb.stop()
+
+
 def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
     """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
     from cupctl import boards
@@ -124,4 +149,4 @@ def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
         vb._boot("soft")
         assert armed and vb._wdt_timeout == armed
         vb._boot("hard")
-        assert vb._wdt_timeout == 0
+        assert vb._wdt_timeout is None

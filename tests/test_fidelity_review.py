@@ -99,14 +99,6 @@ def test_gpios_the_port_leaves_out_are_refused(probed):
     assert accepted == [], "%s: the sim accepts Pin(n) for GPIOs the v1.24.1 image has no Pin for" % chip
 
 
-def test_the_watchdog_refuses_a_timeout_it_cannot_keep(probed):
-    """machine_wdt.c mp_machine_wdt_make_new_instance(): ValueError for id != 0 and for timeout_ms <= 0. The
-    virtual board takes timeout 0 as 'disarmed' (vboard.py: `if self._wdt_timeout and ...`)."""
-    _, got = probed
-    assert got["wdt_timeout_0"].startswith("ValueError")
-    assert got["wdt_id_1"].startswith("ValueError")
-
-
 def test_rtc_memory_refuses_more_than_2048_bytes(probed):
     """machine_rtc.c machine_rtc_memory(): ValueError("buffer too long") above MICROPY_HW_RTC_USER_MEM_MAX
     (2048). SimRTC checks it; the virtual board's RTC writes any length to its file."""

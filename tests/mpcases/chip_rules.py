@@ -56,6 +56,14 @@ end = time.ticks_add(time.ticks_ms(), 100)
 while time.ticks_diff(end, time.ticks_ms()) > 0:  # 100 ms of Python work, no call into machine
     pass
 results["timer_runs_in_100ms_of_python"] = len(runs) - before
+# WDT (ports/esp32/machine_wdt.c) and RTC memory (machine_rtc.c)
+results["wdt_timeout_0"] = outcome(lambda: machine.WDT(timeout=0))
+results["wdt_timeout_minus_1"] = outcome(lambda: machine.WDT(timeout=-1))
+results["wdt_id_1"] = outcome(lambda: machine.WDT(id=1, timeout=1000))
+results["rtc_2048_bytes"] = outcome(lambda: machine.RTC().memory(bytes(2048)))
+results["rtc_2049_bytes"] = outcome(lambda: machine.RTC().memory(bytes(2049)))
+results["rtc_kept_after_refusal"] = len(machine.RTC().memory())
+
 # PWM (ports/esp32/machine_pwm.c)
 pwm = machine.PWM(P(PUMP), freq=20000, duty_u16=0)
 results["pwm_input_only"] = outcome(lambda: machine.PWM(P(34), freq=20000, duty_u16=0))

@@ -507,7 +507,13 @@ class RTC:
 
 
 class WDT:
+    """The task watchdog, kept by the virtual board (ports/esp32/machine_wdt.c)."""
+
     def __init__(self, id=0, timeout=5000):
+        if id != 0:  # mp_machine_wdt_make_new_instance()
+            raise ValueError()
+        if timeout <= 0:
+            raise ValueError("WDT timeout too short")
         _world.control(b"A%d" % timeout)
 
     def feed(self):

@@ -98,7 +98,7 @@ class VirtualBoard:
         self._exec_markers = 0
         self._executing = False  # the REPL runs code: like a board, it reads no more input until done
         self._line = b""
-        self._wdt_timeout = 0
+        self._wdt_timeout: int | None = None  # ms; None: not armed (0 is a timeout, never 'off')
         self._wdt_fed = 0.0
         self.bytes_from_host = 0  # link traffic, for benchmarks
         self.bytes_to_host = 0
@@ -201,7 +201,7 @@ class VirtualBoard:
         reset (Ctrl-D), which leaves the ESP32's task watchdog armed (ports/esp32/main.c tears it not down)."""
         self._kill()
         if cause != "soft":
-            self._wdt_timeout = 0
+            self._wdt_timeout = None
         self._executing = False
         self._raw = b""
         self._line = b""
@@ -247,8 +247,12 @@ class VirtualBoard:
                 self._pending += self._from_host.take(time.monotonic())
                 self._deliver()
             self._process_input()
-            if self._wdt_timeout and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout:
+            if self._watchdog_expired():
                 self._boot("wdt")
+
+    def _watchdog_expired(self) -> bool:
+        """Armed and not fed within its timeout (any timeout: machine.WDT refuses one <= 0, and 0 is never 'off')."""
+        return self._wdt_timeout is not None and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout
 
     def _wait_s(self) -> float:
         """How long the loop may sleep: until the next paced packet arrives, at most 50 ms."""
