@@ -134,6 +134,14 @@ def test_a_zero_watchdog_timeout_is_armed_on_the_virtual_board(tmp_path):
         vb.stop()
 
 
+def test_rtc_memory_refuses_more_than_2048_bytes(probes):
+    """ports/esp32/machine_rtc.c machine_rtc_memory(): ValueError("buffer too long") above
+    MICROPY_HW_RTC_USER_MEM_MAX (2048); the refused write leaves the memory as it was."""
+    _, got = probes
+    assert got["rtc_2049_bytes"] == "ValueError: buffer too long"
+    assert got["rtc_2048_bytes"] == "ok" and got["rtc_kept_after_refusal"] == 2048
+
+
 def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
     """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
     from cupctl import boards

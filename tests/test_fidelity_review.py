@@ -99,13 +99,6 @@ def test_gpios_the_port_leaves_out_are_refused(probed):
     assert accepted == [], "%s: the sim accepts Pin(n) for GPIOs the v1.24.1 image has no Pin for" % chip
 
 
-def test_rtc_memory_refuses_more_than_2048_bytes(probed):
-    """machine_rtc.c machine_rtc_memory(): ValueError("buffer too long") above MICROPY_HW_RTC_USER_MEM_MAX
-    (2048). SimRTC checks it; the virtual board's RTC writes any length to its file."""
-    _, got = probed
-    assert got["rtc_3000_bytes"].startswith("ValueError")
-
-
 def test_scaled_time_wraps_its_ticks_diff_with_its_ticks(probed):
     """ScaledTime wraps ticks_ms at 2**30 as the ESP32 does, but hands out the 64-bit unix port's
     ticks_diff/ticks_add, whose period is 2**62: across the wrap every elapsed time goes negative."""

@@ -18,6 +18,7 @@ import time
 import micropython
 
 from cupctl.sim import chips
+from cupctl.sim.hardware import SimRTC
 from cupctl.sim.injection import Injector
 from cupctl.sim.plant import Plant, SimMPRLSBus, valve_vents
 
@@ -502,6 +503,8 @@ class RTC:
                     return f.read()
             except OSError:
                 return b""
+        if len(data) > SimRTC.SIZE:  # ports/esp32/machine_rtc.c machine_rtc_memory(): MICROPY_HW_RTC_USER_MEM_MAX
+            raise ValueError("buffer too long")
         with open(self._path(), "wb") as f:
             f.write(data)
 
