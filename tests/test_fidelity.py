@@ -142,6 +142,16 @@ def test_rtc_memory_refuses_more_than_2048_bytes(probes):
     assert got["rtc_2048_bytes"] == "ok" and got["rtc_kept_after_refusal"] == 2048
 
 
+def test_scaled_time_wraps_its_ticks_diff_with_its_ticks(probes):
+    """The accelerated clock wraps ticks_ms at 2**30 as the ESP32 does; its ticks_diff/ticks_add must use the
+    same period (extmod/modtime.c), not the 64-bit unix port's 2**62, or every interval across the wrap
+    goes negative."""
+    _, got = probes
+    wrapped, elapsed, added = got["scaled_ticks_across_the_wrap"]
+    assert wrapped and 35 <= elapsed < 1000 and added == 40
+    assert got["scaled_ticks_diff_add"] == [10, 5, "OverflowError: ticks interval overflow"]
+
+
 def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
     """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
     from cupctl import boards

@@ -9,6 +9,7 @@ import sys
 import time
 
 from cupctl.sim import machine
+from cupctl.sim.scaled_time import ScaledTime
 
 sys.modules["machine"] = machine
 with open("board.json") as f:
@@ -20,7 +21,7 @@ def outcome(probe):
     try:
         probe()
         return "ok"
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError, OverflowError) as e:
         return "%s: %s" % (type(e).__name__, e)
 
 
@@ -83,6 +84,17 @@ results["after_deinit"] = [outcome(lambda: bare.duty_u16()), outcome(lambda: bar
 bare.init(freq=1000)
 results["after_init_again"] = bare.duty_u16()
 bare.deinit()
+
+# The accelerated clock of soak runs (cupctl.sim.scaled_time): its ticks and their arithmetic wrap together.
+clock = ScaledTime(1)
+clock._start_ns -= ((1 << 30) - 20) * 1000000  # 20 ms before its ticks_ms wraps
+first = clock.ticks_ms()
+time.sleep_ms(40)
+second = clock.ticks_ms()
+results["scaled_ticks_across_the_wrap"] = [second < first, clock.ticks_diff(second, first),
+                                           clock.ticks_diff(clock.ticks_add(first, 40), first)]
+results["scaled_ticks_diff_add"] = [clock.ticks_diff(5, (1 << 30) - 5), clock.ticks_add((1 << 30) - 5, 10),
+                                    outcome(lambda: clock.ticks_add(0, 1 << 29))]
 
 machine._world.bus.hung = True
 machine._world.advance_plant()  # the plant catches up now, not inside the timed call
