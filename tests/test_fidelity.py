@@ -10,7 +10,15 @@ import pytest
 from cupctl import mpunix
 from tests.conftest import ROOT
 
-BOARDS = {"esp32": "esp32-devkitc", "esp32c3": "esp32-c3-devkitm-1"}
+BOARDS = {"esp32": "esp32-devkitc", "esp32c3": "esp32-c3-devkitm-1", "esp32s3": "esp32-s3-devkitc-1"}
+# The GPIOs machine.Pin knows on the v1.24.1 images the README has users flash (ports/esp32/machine_pin.h,
+# MICROPY_HW_ENABLE_GPIOn), written out here apart from host/cupctl/sim/chips.py: ESP32_GENERIC has GPIO20 and
+# no 24, 28-31; ESP32_GENERIC_C3 (USB-Serial/JTAG) lacks 14-17 and 18/19; ESP32_GENERIC_S3 (SPIRAM) lacks 22-32.
+PINS = {
+    "esp32": set(range(0, 24)) | {25, 26, 27} | set(range(32, 40)),
+    "esp32c3": set(range(0, 14)) | {20, 21},
+    "esp32s3": set(range(0, 22)) | set(range(33, 49)),
+}
 
 
 @pytest.fixture(scope="module", params=sorted(BOARDS))
@@ -25,16 +33,55 @@ def probes(request, tmp_path_factory, micropython):
 
 def test_pins_that_do_not_exist_or_cannot_drive_are_refused(probes):
     chip, got = probes
+    assert set(got["pins"]) == PINS[chip], "Pin(n) accepted for: %s" % got["pins"]
+    assert got["pin_missing"] == "ok"  # GPIO20: on all three (the ESP32's table has it; the C3's UART0 RX)
     if chip == "esp32":
-        assert got["pin_missing"].startswith("ValueError")  # the ESP32 has no GPIO20
         assert got["pin_input_only_out"].startswith("ValueError")
         assert got["pin_input_only_pull"].startswith("ValueError")  # 34-39 have no pull resistors
         assert got["pin_input_only_in"] == "ok"
-        assert got["i2c1"] == "ok"
-    else:
-        assert got["pin_missing"] == "ok"  # the C3 has GPIO20 (its UART0 RX)
+    elif chip == "esp32c3":
         assert got["pin_input_only_out"].startswith("ValueError")  # GPIO35 does not exist on the C3
-        assert got["i2c1"].startswith("ValueError")  # the C3 has one I2C controller
+    else:
+        assert got["pin_input_only_out"] == "ok"  # GPIO35 drives on the S3 (quad SPIRAM leaves it free)
+    assert got["i2c1"].startswith("ValueError") if chip == "esp32c3" else got["i2c1"] == "ok"  # one controller
+
+
+def firmware_pins_the_chip_lacks(boardcfg):
+    """(chip, role, GPIO) that the board file loader accepts but the chip's MicroPython image refuses:
+    a pin it does not know, or an output on an input-only pin."""
+    from cupctl.sim import chips
+
+    wrong = []
+    for chip in boardcfg.CHIPS:
+        for key in boardcfg._OUTPUTS + boardcfg._INPUTS:
+            for pin in range(64):
+                try:
+                    boardcfg._pin(chip, key, pin)
+                except boardcfg.BoardError:
+                    continue
+                if pin not in chips.GPIOS[chip] or (key in boardcfg._OUTPUTS and pin in chips.INPUT_ONLY[chip]):
+                    wrong.append((chip, key, pin))
+    return wrong
+
+
+def test_the_board_file_loader_accepts_no_pin_the_chip_lacks():
+    """firmware/boardcfg.py keeps its own pin table; every pin it lets a board file use must exist on the
+    chip's v1.24.1 image (host/cupctl/sim/chips.py), or a board that validates would fail at Pin(n)."""
+    from cupctl.sim import chips
+    from cupfw import boardcfg
+
+    assert set(boardcfg.CHIPS) == set(chips.GPIOS)
+    assert firmware_pins_the_chip_lacks(boardcfg) == []
+
+
+def test_the_comparison_catches_a_firmware_table_that_allows_a_missing_pin(monkeypatch):
+    """Without its flash/PSRAM reservation, the loader would let an S3 board use GPIO26-32, which the SPIRAM
+    image has no Pin for: the comparison above must say so."""
+    from cupfw import boardcfg
+
+    monkeypatch.setitem(boardcfg._RESERVED, "esp32s3", ())
+    wrong = {pin for chip, _, pin in firmware_pins_the_chip_lacks(boardcfg) if chip == "esp32s3"}
+    assert wrong == set(range(26, 33))
 
 
 def test_pwm_resolution_at_the_frequency(probes):

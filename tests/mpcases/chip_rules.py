@@ -38,6 +38,7 @@ def timed_call(i2c):
 
 P = machine.Pin
 results = {
+    "pins": [n for n in range(49) if outcome(lambda n=n: P(n)) == "ok"],
     "pin_missing": outcome(lambda: P(20)),
     "pin_input_only_out": outcome(lambda: P(35, P.OUT)),
     "pin_input_only_pull": outcome(lambda: P(35, P.IN, P.PULL_UP)),
