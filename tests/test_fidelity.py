@@ -199,6 +199,41 @@ def test_scaled_time_wraps_its_ticks_diff_with_its_ticks(probes):
     assert got["scaled_ticks_diff_add"] == [10, 5, "OverflowError: ticks interval overflow"]
 
 
+def test_a_board_file_for_another_chip_is_refused_on_the_virtual_board(tmp_path, micropython):
+    """The virtual board's sys.implementation._machine reads as the chip's image has it (py/mpconfig.h
+    MICROPY_BANNER_MACHINE), so the firmware's chip check runs: an ESP32-S3 board file on an ESP32 never
+    builds its pins (they may be the other chip's flash pins); the pump never runs and the cup stays vented."""
+    from cupctl import boards
+    from cupctl.link import Link
+    from cupctl.sim.vboard import VirtualBoard, populate_flash
+    from tests.test_vboard import is_event, wait_for
+
+    populate_flash(tmp_path / "s3", boards.load("esp32-s3-devkitc-1")[0])
+    with VirtualBoard(tmp_path / "s3", chip="esp32") as vb:
+        with Link(vb.port) as link:
+            records = wait_for(link, is_event(",board_config,"))
+        assert "written for esp32s3, but this chip is esp32; cup vented, pump disabled" in records[-1].text
+        time.sleep(0.5)
+        assert vb.true_vacuum_peak_pa() == 0 and vb.resets == ["power"]
+    with VirtualBoard(tmp_path / "s3") as vb:  # the same flash on the chip it was written for
+        assert vb.chip == "esp32s3"
+        with Link(vb.port) as link:
+            wait_for(link, is_event("state,idle"))
+
+
+def test_the_virtual_board_reads_as_the_chip(tmp_path, micropython):
+    """sys.implementation._machine and sys.platform as MicroPython v1.24.1's images give them."""
+    from cupctl.sim import vboard
+
+    (tmp_path / "main.py").write_text("import sys\nprint('IS', sys.platform, sys.implementation._machine)\n")
+    for chip, machine in (("esp32", "Generic ESP32 module with ESP32"), ("esp32c3", "ESP32C3 module with ESP32C3"),
+                          ("esp32s3", "Generic ESP32S3 module with ESP32S3")):
+        env = dict(mpunix.env(), MICROPYPATH=str(mpunix.HOST_DIR), CUPCTL_VBOARD_CHIP=chip)
+        proc = subprocess.run([micropython, str(vboard.SIM_DIR / "mp_board.py")], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert "IS esp32 %s" % machine in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
     """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
     from cupctl import boards

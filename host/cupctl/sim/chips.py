@@ -21,6 +21,14 @@ GPIOS = {
     # (SPI flash) are never listed.
     "esp32c3": tuple(range(0, 14)) + (20, 21),
 }
+# sys.implementation._machine on each image: py/mpconfig.h MICROPY_BANNER_MACHINE, MICROPY_HW_BOARD_NAME " with "
+# MICROPY_HW_MCU_NAME from the image's boards/*/mpconfigboard.h; sys.platform is "esp32" on all (mpconfigport.h).
+MACHINE = {
+    "esp32": "Generic ESP32 module with ESP32",
+    "esp32s3": "Generic ESP32S3 module with ESP32S3",
+    "esp32c3": "ESP32C3 module with ESP32C3",
+}
+PLATFORM = "esp32"
 INPUT_ONLY = {"esp32": (34, 35, 36, 37, 38, 39), "esp32s3": (), "esp32c3": ()}  # and no pull resistors
 I2C_IDS = {"esp32": (0, 1), "esp32s3": (0, 1), "esp32c3": (0,)}
 PWM_MAX_BITS = {"esp32": 16, "esp32s3": 14, "esp32c3": 14}

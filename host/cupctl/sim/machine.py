@@ -7,7 +7,7 @@ FIFO. The plant runs in real time, advanced lazily in 10 ms steps.
 
 Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_SPEC (JSON file with
 ``plant`` and ``faults``), CUPCTL_VBOARD_CONTROL (FIFO path),
-CUPCTL_RESET_CAUSE (an int below).
+CUPCTL_RESET_CAUSE (an int below), CUPCTL_VBOARD_CHIP (the chip the board is).
 """
 
 import _thread
@@ -120,13 +120,17 @@ class _World:
                 f.write(str(self.peak_vacuum_pa))
 
     def chip(self):
-        """The chip this board is (its board file's, the DevKitC's ESP32 without one)."""
+        """The chip this board is: the virtual board's (CUPCTL_VBOARD_CHIP), else its board file's, else the
+        DevKitC's ESP32. On the virtual board it need not be the board file's chip, as on a real board."""
         if self._chip is None:
-            try:
-                with open("board.json") as f:
-                    self._chip = json.load(f).get("chip")
-            except (OSError, ValueError, AttributeError):
-                pass
+            self._chip = os.getenv("CUPCTL_VBOARD_CHIP")
+            if self._chip not in chips.GPIOS:
+                self._chip = None
+                try:
+                    with open("board.json") as f:
+                        self._chip = json.load(f).get("chip")
+                except (OSError, ValueError, AttributeError):
+                    pass
             if self._chip not in chips.GPIOS:
                 self._chip = "esp32"
         return self._chip

@@ -61,11 +61,23 @@ def populate_flash(flash: Path, board_data: dict) -> None:
     (flash / BOARD_FILE).write_text(json.dumps(board_data, indent=1))
 
 
+def _board_file_chip(flash: Path) -> str:
+    """The chip the flash's board file is written for, or the DevKitC's ESP32."""
+    try:
+        chip = json.loads((flash / BOARD_FILE).read_text()).get("chip")
+    except (OSError, ValueError, AttributeError):
+        chip = None
+    return chip if isinstance(chip, str) and chip else "esp32"
+
+
 class VirtualBoard:
-    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1, link: str = "unpaced"):
+    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1, link: str = "unpaced",
+                 chip: str | None = None):
         """``time_scale`` > 1 runs the board's clock that many times faster (soak runs);
-        ``link`` is one of cupctl.sim.paced_link.LINKS."""
+        ``link`` is one of cupctl.sim.paced_link.LINKS; ``chip`` is the chip the board is (its
+        ``sys.implementation._machine``), by default the one its flash's board file names."""
         self.flash = Path(flash)
+        self.chip = chip or _board_file_chip(self.flash)
         paced = model(link)
         self.link = link
         self._to_host = Wire(paced) if paced else None
@@ -173,7 +185,8 @@ class VirtualBoard:
         env = mpunix.env()
         env["MICROPYPATH"] = os.pathsep.join([str(mpunix.HOST_DIR), ".frozen"])  # the flash is cwd
         env.update(CUPCTL_VBOARD_SPEC=str(self._tmp / "spec.json"), CUPCTL_VBOARD_CONTROL=str(self._fifo),
-                   CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]), CUPCTL_TIME_SCALE=str(self._time_scale))
+                   CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]), CUPCTL_TIME_SCALE=str(self._time_scale),
+                   CUPCTL_VBOARD_CHIP=self.chip)
         child = subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  cwd=self.flash, env=env, bufsize=0)
