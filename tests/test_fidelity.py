@@ -128,6 +128,19 @@ def test_a_hung_bus_blocks_hardware_i2c_but_not_soft_i2c(probes):
     assert result.startswith("OSError") and soft_ms < hw_ms
 
 
+def test_soft_i2c_counts_acks_and_a_stuck_sda_reads_zeros(probes):
+    """extmod/machine_i2c.c mp_machine_soft_i2c_transfer(): writeto returns the data bytes ACKed; a NACK on a
+    data byte ends the write with no exception, a NACK on the address raises ENODEV; with SDA held low every
+    bit reads 0, so every byte is ACKed and every read is 0x00. Hardware I2C (ports/esp32/machine_i2c.c)
+    raises ENODEV for any NACK (ESP_FAIL)."""
+    _, got = probes
+    assert got["soft_writeto_ok"] == 3
+    assert got["soft_writeto_data_nack"] == "ok" and got["soft_acked"] == 0
+    assert got["hard_writeto_data_nack"] == "OSError: [Errno 19] ENODEV"
+    assert got["soft_sda_low"] == [3, 1, "ok", [0, 0, 0, 0], 0x78 - 0x08]
+    assert got["soft_address_nack"] == "OSError: [Errno 19] ENODEV"
+
+
 def test_timer_callbacks_run_in_sleeps_and_between_bytecodes_but_not_in_a_blocking_call(probes):
     """ports/esp32/machine_timer.c machine_timer_isr() schedules the callback every period; it runs at the
     VM's pending checks and in mp_hal_delay_ms() (mphalport.c), at most MICROPY_SCHEDULER_DEPTH (8) queued,

@@ -97,6 +97,26 @@ results["scaled_ticks_across_the_wrap"] = [second < first, clock.ticks_diff(seco
 results["scaled_ticks_diff_add"] = [clock.ticks_diff(5, (1 << 30) - 5), clock.ticks_add((1 << 30) - 5, 10),
                                     outcome(lambda: clock.ticks_add(0, 1 << 29))]
 
+# SoftI2C (extmod/machine_i2c.c) and hardware I2C (ports/esp32/machine_i2c.c) on a sick bus
+bus = machine._world.bus
+soft = machine.SoftI2C(scl=P(SCL), sda=P(SDA), timeout=1000)
+hard = machine.I2C(0, scl=P(SCL), sda=P(SDA))
+results["soft_writeto_ok"] = soft.writeto(0x18, b"\xaa\x00\x00")
+bus.data_nack = True
+acked = []
+results["soft_writeto_data_nack"] = outcome(lambda: acked.append(soft.writeto(0x18, b"\xaa\x00\x00")))
+results["soft_acked"] = acked[0] if acked else None
+results["hard_writeto_data_nack"] = outcome(lambda: hard.writeto(0x18, b"\xaa\x00\x00"))
+bus.data_nack = False
+bus.sda_low = True
+buf = bytearray(b"\xff\xff\xff\xff")
+results["soft_sda_low"] = [soft.writeto(0x18, b"\xaa\x00\x00"), soft.writeto(0x55, b"\x01"),
+                           outcome(lambda: soft.readfrom_into(0x18, buf)), list(buf), len(soft.scan())]
+bus.sda_low = False
+bus.nack = True
+results["soft_address_nack"] = outcome(lambda: soft.writeto(0x18, b"\xaa"))
+bus.nack = False
+
 machine._world.bus.hung = True
 machine._world.advance_plant()  # the plant catches up now, not inside the timed call
 before = len(runs)

@@ -306,7 +306,9 @@ class PWM:
 
 
 class I2C:
-    """Hardware I2C: a hung bus blocks each call for 100 ms per byte (plus one) before ETIMEDOUT."""
+    """Hardware I2C (ports/esp32/machine_i2c.c ``machine_hw_i2c_transfer``): a hung bus blocks each call for
+    100 ms per byte (plus one), ``i2c_master_cmd_begin``'s wait, before ETIMEDOUT; any NACK is ``ESP_FAIL``,
+    OSError(ENODEV), a data byte's too. SDA held low is taken as a hang."""
 
     def __init__(self, id=0, scl=None, sda=None, freq=400000, timeout=50000):
         if id not in chips.I2C_IDS[_world.chip()]:
@@ -315,6 +317,44 @@ class I2C:
 
     def _hang(self, nbytes):
         _block_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
+
+    def _stuck(self, nbytes):
+        bus = _world.bus
+        if bus.hung or bus.sda_low:
+            self._hang(nbytes)
+            raise OSError(chips.ETIMEDOUT)
+
+    def writeto(self, address, buf, stop=True):
+        _world.advance()
+        self._stuck(len(buf))
+        acked = _world.bus.writeto(address, buf)
+        if acked < len(buf):
+            raise OSError(19)  # ESP_FAIL: -MP_ENODEV
+        return acked
+
+    def readfrom_into(self, address, buf, stop=True):
+        _world.advance()
+        self._stuck(len(buf))
+        _world.bus.readfrom_into(address, buf)
+
+    def scan(self):
+        if _world.bus.hung or _world.bus.sda_low:
+            _block_ms(112 * chips.I2C_MS_PER_BYTE)  # each of the 112 addresses waits its 100 ms
+            return []
+        return _world.bus.scan()
+
+
+class SoftI2C:
+    """Bit-banged I2C (extmod/machine_i2c.c): ``writeto`` returns the number of data bytes ACKed, a NACK on a
+    data byte is no exception; SCL held low (``i2c_hang``) times out after ``timeout`` µs of busy-waiting
+    (``mp_hal_i2c_scl_release``, no Timer callback meanwhile); SDA held low reads 0x00 and ACKs everything."""
+
+    def __init__(self, scl=None, sda=None, freq=400000, timeout=50000):
+        self.id = -1
+        self._timeout_us = timeout
+
+    def _hang(self, nbytes):
+        time.sleep_us(self._timeout_us)  # the unix port's sleep_us runs no Timer callback
 
     def writeto(self, address, buf, stop=True):
         _world.advance()
@@ -329,18 +369,9 @@ class I2C:
         _world.bus.readfrom_into(address, buf)
 
     def scan(self):
-        return [] if _world.bus.nack else [_world.bus.address]
-
-
-class SoftI2C(I2C):
-    """Bit-banged I2C: every wait is bounded by ``timeout`` (µs)."""
-
-    def __init__(self, scl=None, sda=None, freq=400000, timeout=50000):
-        self.id = -1
-        self._timeout_us = timeout
-
-    def _hang(self, nbytes):
-        time.sleep_us(self._timeout_us)
+        if _world.bus.hung:
+            time.sleep_us(112 * self._timeout_us)
+        return _world.bus.scan()
 
 
 class _Scheduler:
