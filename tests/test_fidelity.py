@@ -247,6 +247,62 @@ def test_the_virtual_board_reads_as_the_chip(tmp_path, micropython):
         assert "IS esp32 %s" % machine in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_a_reset_leaves_the_cup_its_vacuum_on_the_virtual_board(tmp_path, micropython):
+    """The cup is outside the chip: a reset mid-session restarts the firmware, not the plant. With a slow valve
+    the cup still holds most of its vacuum when the new firmware boots (the pins float meanwhile: pump off,
+    the normally-open valve unpowered, venting)."""
+    from cupctl import boards
+    from cupctl.link import Link
+    from cupctl.sim.vboard import VirtualBoard, populate_flash
+    from tests.test_vboard import is_event, wait_for
+
+    populate_flash(tmp_path, boards.load(boards.DEFAULT)[0])
+    with VirtualBoard(tmp_path, {"plant": {"cup_ul": 100000, "valve_ul_s_kpa": 300}}) as vb:
+        with Link(vb.port) as link:
+            wait_for(link, is_event("state,idle"))
+            link.command("start static target=20 minutes=1")
+            wait_for(link, lambda r: r.kind == "T" and r.values[4] >= 12000, timeout=20)
+            vb.press_reset()
+            wait_for(link, is_event(",boot,"))
+        assert vb.resets == ["power", "hard"]
+        assert vb.true_vacuum_peak_pa() >= 10000  # the vacuum the new boot found in the cup
+
+
+def test_injected_faults_keep_their_clock_across_resets_on_the_virtual_board(tmp_path, micropython):
+    """The fault-injection clock runs from power-on in the virtual board, not in the firmware process: an
+    injected reset at 2 s happens once, not 2 s after every boot."""
+    from cupctl import boards
+    from cupctl.sim.vboard import VirtualBoard, populate_flash
+
+    populate_flash(tmp_path, boards.load(boards.DEFAULT)[0])
+    with VirtualBoard(tmp_path, {"faults": [{"kind": "reset", "at_ms": 2000}]}) as vb:
+        time.sleep(6)
+        assert vb.resets == ["power", "hard"]
+
+
+def test_pins_across_resets_as_the_esp32_leaves_them():
+    """ports/esp32/main.c soft_reset_exit: machine_pwm_deinit_all() stops every PWM, machine_pins_deinit()
+    leaves the GPIOs driven; any other reset floats every pin (pump off, valve coil unpowered)."""
+    from cupctl.sim.boardworld import BoardWorld
+
+    now = [0]
+    world = BoardWorld({}, lambda: now[0], board_file=str(ROOT / "boards" / "esp32-devkitc.json"))
+    pump, valve = 25, 26
+    world.output(valve, 1)  # energised: the normally-open valve holds
+    world.pwm(pump, 500)
+    now[0] = 100
+    world.advance()
+    assert world.plant.duty == 500 and not world.plant.valve_open
+    world.boot("soft")
+    now[0] = 200
+    world.advance()
+    assert world.plant.duty == 0 and not world.plant.valve_open  # the valve still holds
+    world.boot("hard")
+    now[0] = 300
+    world.advance()
+    assert world.plant.duty == 0 and world.plant.valve_open  # floating: the coil is off, the cup vents
+
+
 def test_a_soft_reset_leaves_the_watchdog_armed(tmp_path, micropython):
     """On the ESP32 a soft reset (Ctrl-D) does not stop the task watchdog; only a hard reset does."""
     from cupctl import boards

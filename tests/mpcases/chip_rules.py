@@ -98,7 +98,7 @@ results["scaled_ticks_diff_add"] = [clock.ticks_diff(5, (1 << 30) - 5), clock.ti
                                     outcome(lambda: clock.ticks_add(0, 1 << 29))]
 
 # SoftI2C (extmod/machine_i2c.c) and hardware I2C (ports/esp32/machine_i2c.c) on a sick bus
-bus = machine._world.bus
+bus = machine._world.link.world.bus  # no virtual board: the outside world is in this process
 soft = machine.SoftI2C(scl=P(SCL), sda=P(SDA), timeout=1000)
 hard = machine.I2C(0, scl=P(SCL), sda=P(SDA))
 results["soft_writeto_ok"] = soft.writeto(0x18, b"\xaa\x00\x00")
@@ -117,8 +117,8 @@ bus.nack = True
 results["soft_address_nack"] = outcome(lambda: soft.writeto(0x18, b"\xaa"))
 bus.nack = False
 
-machine._world.bus.hung = True
-machine._world.advance_plant()  # the plant catches up now, not inside the timed call
+bus.hung = True
+machine._world.link.world.advance()  # the plant catches up now, not inside the timed call
 before = len(runs)
 called = time.ticks_ms()
 results["hw_i2c_hung"] = timed_call(machine.I2C(0, scl=P(SCL), sda=P(SDA)))

@@ -1,26 +1,28 @@
 """A simulated ``machine`` module for the virtual board (MicroPython unix port).
 
-The firmware's ``hw.py`` uses it unchanged: I2C talks to the plant's MPRLS,
-PWM and Pin drive the plant's pump and valve, the button reads a scenario
-input, and WDT and ``reset()`` talk to the virtual board over its control
-FIFO. The plant runs in real time, advanced lazily in 10 ms steps.
+The firmware's ``hw.py`` uses it unchanged. What is on the chip is here: what ``Pin``, ``PWM``, ``I2C``,
+``SoftI2C``, ``Timer``, ``WDT`` and ``RTC`` accept and refuse, how long they block. What is outside the chip,
+the cup, pump, valve, sensor, button and fault injections (cupctl.sim.boardworld), lives in the virtual
+board's host process, which outlives a reset of this one: pin levels, PWM duties and bus transfers go to it
+over a pair of pipes. WDT and ``reset()`` talk to the virtual board over its control FIFO.
 
-Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_SPEC (JSON file with
-``plant`` and ``faults``), CUPCTL_VBOARD_CONTROL (FIFO path),
-CUPCTL_RESET_CAUSE (an int below), CUPCTL_VBOARD_CHIP (the chip the board is).
+Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_HW (the pipes' descriptors, "request,reply"),
+CUPCTL_VBOARD_CONTROL (FIFO path), CUPCTL_RESET_CAUSE (an int below), CUPCTL_VBOARD_CHIP (the chip the
+board is). Without CUPCTL_VBOARD_HW (a probe run on its own) the outside world is kept in this process,
+from CUPCTL_VBOARD_SPEC (JSON file with ``plant`` and ``faults``).
 """
 
 import _thread
 import json
 import os
 import time
+from binascii import hexlify, unhexlify
 
 import micropython
 
 from cupctl.sim import chips
+from cupctl.sim.boardworld import BoardWorld
 from cupctl.sim.hardware import SimRTC
-from cupctl.sim.injection import Injector
-from cupctl.sim.plant import Plant, SimMPRLSBus, valve_vents
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -32,8 +34,6 @@ _SCHEDULER_DEPTH = 8  # ports/esp32/mpconfigport.h MICROPY_SCHEDULER_DEPTH (the 
 _SCALE = getattr(time, "scale", 1)  # an accelerated clock (cupctl.sim.scaled_time) runs this many times faster
 _SCHEDSTAT = "/proc/self/schedstat"  # the main thread's run time and run-queue wait, in ns (Linux)
 _RTC_SUFFIX = ".rtc"
-_PLANT_SUFFIX = ".plant"  # the true vacuum's peak since boot, for tests (VirtualBoard.true_vacuum_peak_pa)
-_PLANT_REPORT_STEPS = 10
 
 
 def _block_ms(ms):
@@ -50,74 +50,102 @@ def _load_spec():
         return json.load(f)
 
 
-class _World:
-    """The plant, pins and fault injections behind this module."""
+def _flags(text):
+    """(SCL held low, SDA held low, the loop hangs) from the host's three digits."""
+    return text[0:1] == b"1", text[1:2] == b"1", text[2:3] == b"1"
+
+
+class _Remote:
+    """The virtual board's outside world, in its host process: one request line, one reply line."""
+
+    def __init__(self, fds):
+        request, reply = fds.split(",")
+        self._out = open("/dev/fd/" + request, "wb")
+        self._in = open("/dev/fd/" + reply, "rb")
+
+    def _ask(self, line):
+        self._out.write(line + b"\n")
+        return self._in.readline().split()
+
+    def drive(self, pin, level):
+        self._out.write(b"P %d %d\n" % (pin, level))
+
+    def output(self, pin, level):
+        self._out.write(b"O %d %d\n" % (pin, level))
+
+    def pwm(self, pin, permille):
+        self._out.write(b"M %d %d\n" % (pin, permille))
+
+    def level(self, pin):
+        return int(self._ask(b"V %d" % pin)[0])
+
+    def poll(self):
+        return _flags(self._ask(b"T")[0])
+
+    def i2c_write(self, address, buf):
+        result, flags = self._ask(b"W %d %s" % (address, hexlify(bytes(buf)) or b"-"))
+        return int(result), _flags(flags)
+
+    def i2c_read(self, address, n):
+        result, flags = self._ask(b"R %d %d" % (address, n))
+        return (unhexlify(result[1:]) if result[:1] == b"=" else int(result)), _flags(flags)
+
+    def i2c_scan(self):
+        words = self._ask(b"S")
+        return [int(w) for w in words[1:]], _flags(words[0])
+
+
+class _Local:
+    """The outside world kept in this process (no virtual board around it)."""
 
     def __init__(self):
-        spec = _load_spec()
-        self.plant = Plant(**spec.get("plant", {}))
-        self.injectors = [Injector(f) for f in spec.get("faults", [])]
         self.start = time.ticks_ms()
-        self.sim_ms = 0
-        self.levels = {}
-        self.pwms = {}
-        self.button_pressed = False
-        self.stalled = False
-        self.hw = self  # the injection target wants .hw.bus and .hw.press_button
-        self.bus = SimMPRLSBus(self.plant, self.now)
-        self._wiring = None
-        self._chip = None
-        self._control = None
-        self.peak_vacuum_pa = 0
-        for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
-            injector.apply(self, injector.active(0, False))
+        self.world = BoardWorld(_load_spec(), self.now, lambda power: _world.control(b"P" if power else b"R"))
 
     def now(self):
         return time.ticks_diff(time.ticks_ms(), self.start)
 
-    def press_button(self, pressed):
-        self.button_pressed = pressed
+    def drive(self, pin, level):
+        self.world.drive(pin, level)
 
-    def wiring(self):
-        """(pump pin, valve pin, valve active high, normally open, button pin, active low)."""
-        if self._wiring is None:
-            try:
-                with open("board.json") as f:
-                    b = json.load(f)
-                self._wiring = (b["pump"]["pin"], b["valve"]["pin"], b["valve"]["active_high"],
-                                b["valve"]["normally_open"], b["button"]["pin"], b["button"]["active_low"])
-            except (OSError, ValueError, KeyError, TypeError):
-                self._wiring = (-1, -1, True, True, -1, True)
-        return self._wiring
+    def output(self, pin, level):
+        self.world.output(pin, level)
 
-    def advance(self):
-        self.advance_plant()
-        while self.stalled:  # an injected loop stall: the Python loop hangs (sleep_ms runs Timer callbacks)
+    def pwm(self, pin, permille):
+        self.world.pwm(pin, permille)
+
+    def level(self, pin):
+        return self.world.level(pin)
+
+    def poll(self):
+        return self.world.flags()
+
+    def i2c_write(self, address, buf):
+        return self.world.i2c_write(address, buf), self.world.flags()
+
+    def i2c_read(self, address, n):
+        return self.world.i2c_read(address, n), self.world.flags()
+
+    def i2c_scan(self):
+        return self.world.i2c_scan(), self.world.flags()
+
+
+class _World:
+    """The chip: which one it is, its running PWMs, and its lines to the virtual board."""
+
+    def __init__(self):
+        self._chip = None
+        self._control = None
+        self.pwms = {}  # GPIO: the PWM object running on it
+        fds = os.getenv("CUPCTL_VBOARD_HW")
+        self.link = _Remote(fds) if fds else _Local()
+
+    def hang_while_stalled(self, flags):
+        """An injected loop stall: the Python loop hangs here (sleep_ms runs Timer callbacks) until the
+        stall ends or the watchdog resets the chip."""
+        while flags[2]:
             time.sleep_ms(_STEP_MS)
-            self.advance_plant()
-
-    def advance_plant(self):
-        now = self.now()
-        pump, valve, active_high, normally_open, _, _ = self.wiring()
-        while self.sim_ms + _STEP_MS <= now:
-            for injector in self.injectors:
-                injector.apply(self, injector.active(self.sim_ms, not self.plant.valve_open))
-            pwm = self.pwms.get(pump)
-            self.plant.duty = pwm.permille if pwm is not None else 0
-            unpowered = 0 if active_high else 1
-            self.plant.valve_open = valve_vents(self.levels.get(valve, unpowered), active_high, normally_open)
-            self.plant.step(_STEP_MS)
-            self.sim_ms += _STEP_MS
-            if self.plant.vacuum_pa > self.peak_vacuum_pa:
-                self.peak_vacuum_pa = self.plant.vacuum_pa
-            if self.sim_ms % (_STEP_MS * _PLANT_REPORT_STEPS) == 0:
-                self._report_plant()
-
-    def _report_plant(self):
-        path = os.getenv("CUPCTL_VBOARD_CONTROL")
-        if path:
-            with open(path + _PLANT_SUFFIX, "w") as f:
-                f.write(str(self.peak_vacuum_pa))
+            flags = self.link.poll()
 
     def chip(self):
         """The chip this board is: the virtual board's (CUPCTL_VBOARD_CHIP), else its board file's, else the
@@ -134,15 +162,6 @@ class _World:
             if self._chip not in chips.GPIOS:
                 self._chip = "esp32"
         return self._chip
-
-    def button_level(self):
-        _, _, _, _, _, active_low = self.wiring()
-        return (0 if self.button_pressed else 1) if active_low else (1 if self.button_pressed else 0)
-
-    def reset(self, power):
-        """An injected reset that is not the watchdog's: a panic (HARD_RESET, RTC memory kept) or, with
-        ``power``, a brownout, which the ESP32 port reports as PWRON_RESET (RTC memory lost)."""
-        self.control(b"P" if power else b"R")
 
     def control(self, message):
         """Tell the virtual board: b'A<ms>' arm the watchdog, b'F' feed, b'R' reset, b'P' power-on reset."""
@@ -176,17 +195,16 @@ class Pin:
         if id in chips.INPUT_ONLY[chip] and (mode in (Pin.OUT, Pin.OPEN_DRAIN) or pull not in (-1, None)):
             raise ValueError("pin can only be input")
         self.id = id
-        if mode == Pin.OUT:
-            _world.pwms.pop(id, None)  # as on the ESP32: a GPIO re-init detaches the PWM signal
-        if value is not None:
-            _world.levels[id] = 1 if value else 0
+        if mode in (Pin.OUT, Pin.OPEN_DRAIN):  # as on the ESP32: a GPIO re-init detaches a PWM signal
+            _world.pwms.pop(id, None)
+            _world.link.output(id, -1 if value is None else (1 if value else 0))
+        elif value is not None:
+            _world.link.drive(id, 1 if value else 0)
 
     def value(self, level=None):
         if level is None:
-            if self.id == _world.wiring()[4]:
-                return _world.button_level()
-            return _world.levels.get(self.id, 0)
-        _world.levels[self.id] = 1 if level else 0
+            return _world.link.level(self.id)
+        _world.link.drive(self.id, 1 if level else 0)
 
     def on(self):
         self.value(1)
@@ -233,6 +251,12 @@ class PWM:
         else:
             self._reapply()
         _world.pwms[self.pin] = self
+        self._deliver()
+
+    def _deliver(self):
+        """Tell the outside world the duty the pin now carries, if this PWM still drives it."""
+        if _world.pwms.get(self.pin) is self:
+            _world.link.pwm(self.pin, self.permille)
 
     def _check_active(self):
         if not self._active:  # pwm_is_active()
@@ -240,6 +264,7 @@ class PWM:
 
     def _set_u16(self, value):
         self._raw = min(value >> (16 - self._bits), (1 << self._bits) - 1)
+        self._deliver()
 
     def _get_u16(self):
         """get_duty_u16(): the hardware duty, shifted back up: what was set, rounded down to the resolution."""
@@ -303,6 +328,20 @@ class PWM:
         self._set_by = None
         if _world.pwms.get(self.pin) is self:
             del _world.pwms[self.pin]
+            _world.link.pwm(self.pin, -1)
+
+
+def _write(address, buf):
+    """One write on the sensor bus: (SoftI2C's answer: bytes ACKed or -errno, the bus's flags)."""
+    return _world.link.i2c_write(address, buf)
+
+
+def _answer(result, flags):
+    """After a transfer: hang here if the loop is stalled, then raise the transfer's error."""
+    _world.hang_while_stalled(flags)
+    if type(result) is int and result < 0:
+        raise OSError(-result)
+    return result
 
 
 class I2C:
@@ -315,33 +354,34 @@ class I2C:
             raise ValueError("I2C(%d) doesn't exist" % id)
         self.id = id
 
-    def _hang(self, nbytes):
-        _block_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
-
-    def _stuck(self, nbytes):
-        bus = _world.bus
-        if bus.hung or bus.sda_low:
-            self._hang(nbytes)
-            raise OSError(chips.ETIMEDOUT)
+    def _stuck(self, flags, nbytes):
+        if flags[0] or flags[1]:
+            _block_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
+            return True
+        return False
 
     def writeto(self, address, buf, stop=True):
-        _world.advance()
-        self._stuck(len(buf))
-        acked = _world.bus.writeto(address, buf)
-        if acked < len(buf):
-            raise OSError(19)  # ESP_FAIL: -MP_ENODEV
-        return acked
+        acked, flags = _write(address, buf)
+        if self._stuck(flags, len(buf)):
+            acked = -chips.ETIMEDOUT
+        elif 0 <= acked < len(buf):
+            acked = -19  # ESP_FAIL: -MP_ENODEV
+        return _answer(acked, flags)
 
     def readfrom_into(self, address, buf, stop=True):
-        _world.advance()
-        self._stuck(len(buf))
-        _world.bus.readfrom_into(address, buf)
+        data, flags = _world.link.i2c_read(address, len(buf))
+        if self._stuck(flags, len(buf)):
+            data = -chips.ETIMEDOUT
+        data = _answer(data, flags)
+        for i in range(len(buf)):
+            buf[i] = data[i]
 
     def scan(self):
-        if _world.bus.hung or _world.bus.sda_low:
+        found, flags = _world.link.i2c_scan()
+        if flags[0] or flags[1]:
             _block_ms(112 * chips.I2C_MS_PER_BYTE)  # each of the 112 addresses waits its 100 ms
             return []
-        return _world.bus.scan()
+        return found
 
 
 class SoftI2C:
@@ -353,25 +393,27 @@ class SoftI2C:
         self.id = -1
         self._timeout_us = timeout
 
-    def _hang(self, nbytes):
-        time.sleep_us(self._timeout_us)  # the unix port's sleep_us runs no Timer callback
+    def _stuck(self, flags):
+        if flags[0]:
+            time.sleep_us(self._timeout_us)  # the unix port's sleep_us runs no Timer callback
 
     def writeto(self, address, buf, stop=True):
-        _world.advance()
-        if _world.bus.hung:
-            self._hang(len(buf))
-        return _world.bus.writeto(address, buf)
+        acked, flags = _write(address, buf)
+        self._stuck(flags)
+        return _answer(acked, flags)
 
     def readfrom_into(self, address, buf, stop=True):
-        _world.advance()
-        if _world.bus.hung:
-            self._hang(len(buf))
-        _world.bus.readfrom_into(address, buf)
+        data, flags = _world.link.i2c_read(address, len(buf))
+        self._stuck(flags)
+        data = _answer(data, flags)
+        for i in range(len(buf)):
+            buf[i] = data[i]
 
     def scan(self):
-        if _world.bus.hung:
+        found, flags = _world.link.i2c_scan()
+        if flags[0]:
             time.sleep_us(112 * self._timeout_us)
-        return _world.bus.scan()
+        return found
 
 
 class _Scheduler:
