@@ -1,5 +1,6 @@
 """cupctl deploy onto a virtual board whose firmware runs and has armed the watchdog."""
 
+import json
 import os
 import pty
 import subprocess
@@ -11,6 +12,14 @@ import pytest
 from cupctl import boards
 from cupctl.fw import PACKAGE_ON_BOARD, board_layout
 from cupctl.sim.vboard import VirtualBoard, populate_flash
+
+
+def another_esp32_board(tmp_path):
+    """Another board file for the DevKitC's chip: the virtual board is an ESP32, and like a real one its
+    firmware refuses a board file written for another chip."""
+    path = tmp_path / "esp32-devkitc-bench.json"
+    path.write_text(json.dumps(dict(boards.load("esp32-devkitc")[0], name="esp32-devkitc-bench")))
+    return str(path)
 
 
 def deploy(port, board="esp32-devkitc"):
@@ -33,9 +42,9 @@ def test_deploy_compiles_copies_only_changes_and_verifies(tmp_path, micropython)
         assert "0 copied" in deploy(vb.port)
         (package / "regulator.mpy").write_bytes(b"stale")
         assert "1 copied" in deploy(vb.port)
-        s3 = deploy(vb.port, "esp32-s3-devkitc-1")
-        assert "1 copied" in s3  # only board.json differs
-        assert '"esp32s3"' in (flash / "board.json").read_text()
+        changed = deploy(vb.port, another_esp32_board(tmp_path))
+        assert "1 copied" in changed  # only board.json differs
+        assert '"esp32-devkitc-bench"' in (flash / "board.json").read_text()
         assert vb.resets.count("wdt") == 0
 
 
@@ -134,9 +143,9 @@ def test_only_the_changed_file_crosses_the_link(deployed, mocker):
     vb, flash, again = deployed
     send = mocker.spy(dep, "_send")
     firmware_files = len(board_layout())
-    assert again("esp32-s3-devkitc-1") == {"copied": 1, "unchanged": firmware_files, "removed": 0}
+    assert again(another_esp32_board(flash.parent)) == {"copied": 1, "unchanged": firmware_files, "removed": 0}
     assert [c.args[1] for c in send.call_args_list] == ["board.json"]
-    assert '"esp32s3"' in (flash / "board.json").read_text()
+    assert '"esp32-devkitc-bench"' in (flash / "board.json").read_text()
 
 
 def test_a_file_the_board_stores_wrongly_stops_the_deploy(deployed, mocker):
@@ -146,7 +155,7 @@ def test_a_file_the_board_stores_wrongly_stops_the_deploy(deployed, mocker):
     compress = dep.zlib.compress
     mocker.patch.object(dep.zlib, "compress", lambda data, *a, **k: compress(data + b" ", *a, **k))
     with pytest.raises(dep.DeployError, match="board.json on the board does not match"):
-        again("esp32-s3-devkitc-1")
+        again(another_esp32_board(flash.parent))
 
 
 def test_deploy_to_a_port_where_nothing_answers_fails_in_one_line(tmp_path):

@@ -102,7 +102,8 @@ def test_ctrl_c_stops_main_vented_then_the_armed_watchdog_resets(make_vboard):
 
 
 def test_stalled_loop_is_reset_by_the_watchdog(make_vboard):
-    vb = make_vboard({"faults": [{"kind": "loop_stall", "at_ms": 1500, "duration_ms": 0}]})
+    # 2 s from 1.5 s after power-on: the watchdog resets the board 1 s in, the new boot waits out the rest
+    vb = make_vboard({"faults": [{"kind": "loop_stall", "at_ms": 1500, "duration_ms": 2000}]})
     with Link(vb.port) as link:
         wait_for(link, is_event("fault=watchdog_reset"), timeout=8)
     assert "wdt" in vb.resets

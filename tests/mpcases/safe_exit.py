@@ -15,14 +15,14 @@ from cupctl.sim import machine
 sys.modules["machine"] = machine
 sys.path[:0] = ["", "lib"]  # the flash folder, then its /lib, as on the board
 MODE = sys.argv[1]
-world = machine._world
+world = machine._world.link.world  # no virtual board: the outside world is in this process
 
 
 def snapshot():
-    pump, valve, energised, normally_open, _, _ = world.wiring()
-    pwm = world.pwms.get(pump)
+    pump, valve, energised, normally_open, _, _ = world.wiring
+    pwm = world.pwm_permille.get(pump)
     return {
-        "pump_pwm_u16": pwm.u16 if pwm is not None else None,
+        "pump_pwm_u16": machine._world.pwms[pump].duty_u16() if pwm is not None else None,
         "pump_level": world.levels.get(pump),
         "valve_vented": (world.levels.get(valve, 1 - energised) == energised) != normally_open,
     }
@@ -32,7 +32,7 @@ exec(open("boot.py").read(), {"__name__": "__main__"})
 after_boot = snapshot()
 
 calls = [0]
-original = machine.I2C.readfrom_into
+original = machine.SoftI2C.readfrom_into  # the driver the firmware uses
 
 
 def failing_read(self, address, buf, stop=True):
@@ -43,6 +43,6 @@ def failing_read(self, address, buf, stop=True):
     original(self, address, buf, stop)
 
 
-machine.I2C.readfrom_into = failing_read
+machine.SoftI2C.readfrom_into = failing_read
 exec(open("main.py").read(), {"__name__": "__main__"})
 print(json.dumps({"after_boot": after_boot, "mid_session": world.peak, "after_main": snapshot()}))

@@ -48,6 +48,10 @@ class Injector:
             bus.nack = on
         elif kind == "i2c_hang":
             bus.hung = on
+        elif kind == "i2c_sda_low":
+            bus.sda_low = on
+        elif kind == "i2c_data_nack":
+            bus.data_nack = on
         elif kind == "sensor_frozen":
             bus.frozen = on
         elif kind == "status_power":
@@ -82,4 +86,5 @@ class Injector:
 
 FAULT_KINDS = ("sensor_busy", "i2c_nack", "i2c_hang", "sensor_frozen", "status_power", "status_integrity",
                "status_saturation", "sensor_stuck_counts", "tube_off", "tube_kink", "weak_pump", "pump_stall",
-               "pump_stuck_on", "leak_burst", "cup_off", "button", "loop_stall", "reset")
+               "pump_stuck_on", "leak_burst", "cup_off", "button", "loop_stall", "reset", "i2c_sda_low",
+               "i2c_data_nack")

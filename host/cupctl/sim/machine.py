@@ -1,23 +1,28 @@
 """A simulated ``machine`` module for the virtual board (MicroPython unix port).
 
-The firmware's ``hw.py`` uses it unchanged: I2C talks to the plant's MPRLS,
-PWM and Pin drive the plant's pump and valve, the button reads a scenario
-input, and WDT and ``reset()`` talk to the virtual board over its control
-FIFO. The plant runs in real time, advanced lazily in 10 ms steps.
+The firmware's ``hw.py`` uses it unchanged. What is on the chip is here: what ``Pin``, ``PWM``, ``I2C``,
+``SoftI2C``, ``Timer``, ``WDT`` and ``RTC`` accept and refuse, how long they block. What is outside the chip,
+the cup, pump, valve, sensor, button and fault injections (cupctl.sim.boardworld), lives in the virtual
+board's host process, which outlives a reset of this one: pin levels, PWM duties and bus transfers go to it
+over a pair of pipes. WDT and ``reset()`` talk to the virtual board over its control FIFO.
 
-Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_SPEC (JSON file with
-``plant`` and ``faults``), CUPCTL_VBOARD_CONTROL (FIFO path),
-CUPCTL_RESET_CAUSE (an int below).
+Environment (set by cupctl.sim.vboard): CUPCTL_VBOARD_HW (the pipes' descriptors, "request,reply"),
+CUPCTL_VBOARD_CONTROL (FIFO path), CUPCTL_RESET_CAUSE (an int below), CUPCTL_VBOARD_CHIP (the chip the
+board is). Without CUPCTL_VBOARD_HW (a probe run on its own) the outside world is kept in this process,
+from CUPCTL_VBOARD_SPEC (JSON file with ``plant`` and ``faults``).
 """
 
+import _thread
 import json
 import os
 import time
+from binascii import hexlify, unhexlify
+
+import micropython
 
 from cupctl.sim import chips
-from cupctl.sim.hardware import SimPWM
-from cupctl.sim.injection import Injector
-from cupctl.sim.plant import Plant, SimMPRLSBus, valve_vents
+from cupctl.sim.boardworld import BoardWorld
+from cupctl.sim.hardware import SimRTC
 
 PWRON_RESET = 1
 HARD_RESET = 2
@@ -25,10 +30,16 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 _STEP_MS = 10
-_MAX_TIMER_RUNS = 1000
+_SCHEDULER_DEPTH = 8  # ports/esp32/mpconfigport.h MICROPY_SCHEDULER_DEPTH (the unix port's own queue holds 4)
+_SCALE = getattr(time, "scale", 1)  # an accelerated clock (cupctl.sim.scaled_time) runs this many times faster
+_SCHEDSTAT = "/proc/self/schedstat"  # the main thread's run time and run-queue wait, in ns (Linux)
 _RTC_SUFFIX = ".rtc"
-_PLANT_SUFFIX = ".plant"  # the true vacuum's peak since boot, for tests (VirtualBoard.true_vacuum_peak_pa)
-_PLANT_REPORT_STEPS = 10
+
+
+def _block_ms(ms):
+    """Wait as a blocking C call does: no Timer callback runs meanwhile (the unix port's time.sleep
+    runs none; its sleep_ms does)."""
+    time.sleep(ms / 1000)
 
 
 def _load_spec():
@@ -39,108 +50,118 @@ def _load_spec():
         return json.load(f)
 
 
-class _World:
-    """The plant, pins and fault injections behind this module."""
+def _flags(text):
+    """(SCL held low, SDA held low, the loop hangs) from the host's three digits."""
+    return text[0:1] == b"1", text[1:2] == b"1", text[2:3] == b"1"
+
+
+class _Remote:
+    """The virtual board's outside world, in its host process: one request line, one reply line."""
+
+    def __init__(self, fds):
+        request, reply = fds.split(",")
+        self._out = open("/dev/fd/" + request, "wb")
+        self._in = open("/dev/fd/" + reply, "rb")
+
+    def _ask(self, line):
+        self._out.write(line + b"\n")
+        return self._in.readline().split()
+
+    def drive(self, pin, level):
+        self._out.write(b"P %d %d\n" % (pin, level))
+
+    def output(self, pin, level):
+        self._out.write(b"O %d %d\n" % (pin, level))
+
+    def pwm(self, pin, permille):
+        self._out.write(b"M %d %d\n" % (pin, permille))
+
+    def level(self, pin):
+        return int(self._ask(b"V %d" % pin)[0])
+
+    def poll(self):
+        return _flags(self._ask(b"T")[0])
+
+    def i2c_write(self, address, buf):
+        result, flags = self._ask(b"W %d %s" % (address, hexlify(bytes(buf)) or b"-"))
+        return int(result), _flags(flags)
+
+    def i2c_read(self, address, n):
+        result, flags = self._ask(b"R %d %d" % (address, n))
+        return (unhexlify(result[1:]) if result[:1] == b"=" else int(result)), _flags(flags)
+
+    def i2c_scan(self):
+        words = self._ask(b"S")
+        return [int(w) for w in words[1:]], _flags(words[0])
+
+
+class _Local:
+    """The outside world kept in this process (no virtual board around it)."""
 
     def __init__(self):
-        spec = _load_spec()
-        self.plant = Plant(**spec.get("plant", {}))
-        self.injectors = [Injector(f) for f in spec.get("faults", [])]
         self.start = time.ticks_ms()
-        self.sim_ms = 0
-        self.levels = {}
-        self.pwms = {}
-        self.button_pressed = False
-        self.stalled = False
-        self.hw = self  # the injection target wants .hw.bus and .hw.press_button
-        self.bus = SimMPRLSBus(self.plant, self.now)
-        self._wiring = None
-        self._chip = None
-        self._control = None
-        self.timers = []
-        self.peak_vacuum_pa = 0
-        for injector in self.injectors:  # what holds from power-up (a held button) holds at boot
-            injector.apply(self, injector.active(0, False))
+        self.world = BoardWorld(_load_spec(), self.now, lambda power: _world.control(b"P" if power else b"R"))
 
     def now(self):
         return time.ticks_diff(time.ticks_ms(), self.start)
 
-    def press_button(self, pressed):
-        self.button_pressed = pressed
+    def drive(self, pin, level):
+        self.world.drive(pin, level)
 
-    def wiring(self):
-        """(pump pin, valve pin, valve active high, normally open, button pin, active low)."""
-        if self._wiring is None:
-            try:
-                with open("board.json") as f:
-                    b = json.load(f)
-                self._wiring = (b["pump"]["pin"], b["valve"]["pin"], b["valve"]["active_high"],
-                                b["valve"]["normally_open"], b["button"]["pin"], b["button"]["active_low"])
-            except (OSError, ValueError, KeyError, TypeError):
-                self._wiring = (-1, -1, True, True, -1, True)
-        return self._wiring
+    def output(self, pin, level):
+        self.world.output(pin, level)
 
-    def advance(self):
-        self.advance_plant()
-        self.run_timers(1)
-        while self.stalled:  # an injected loop stall: hang here until the watchdog resets us
+    def pwm(self, pin, permille):
+        self.world.pwm(pin, permille)
+
+    def level(self, pin):
+        return self.world.level(pin)
+
+    def poll(self):
+        return self.world.flags()
+
+    def i2c_write(self, address, buf):
+        return self.world.i2c_write(address, buf), self.world.flags()
+
+    def i2c_read(self, address, n):
+        return self.world.i2c_read(address, n), self.world.flags()
+
+    def i2c_scan(self):
+        return self.world.i2c_scan(), self.world.flags()
+
+
+class _World:
+    """The chip: which one it is, its running PWMs, and its lines to the virtual board."""
+
+    def __init__(self):
+        self._chip = None
+        self._control = None
+        self.pwms = {}  # GPIO: the PWM object running on it
+        fds = os.getenv("CUPCTL_VBOARD_HW")
+        self.link = _Remote(fds) if fds else _Local()
+
+    def hang_while_stalled(self, flags):
+        """An injected loop stall: the Python loop hangs here (sleep_ms runs Timer callbacks) until the
+        stall ends or the watchdog resets the chip."""
+        while flags[2]:
             time.sleep_ms(_STEP_MS)
-            self.run_timers(_MAX_TIMER_RUNS)
-            self.advance_plant()
-
-    def advance_plant(self):
-        now = self.now()
-        pump, valve, active_high, normally_open, _, _ = self.wiring()
-        while self.sim_ms + _STEP_MS <= now:
-            for injector in self.injectors:
-                injector.apply(self, injector.active(self.sim_ms, not self.plant.valve_open))
-            pwm = self.pwms.get(pump)
-            self.plant.duty = pwm.duty if pwm is not None else 0
-            unpowered = 0 if active_high else 1
-            self.plant.valve_open = valve_vents(self.levels.get(valve, unpowered), active_high, normally_open)
-            self.plant.step(_STEP_MS)
-            self.sim_ms += _STEP_MS
-            if self.plant.vacuum_pa > self.peak_vacuum_pa:
-                self.peak_vacuum_pa = self.plant.vacuum_pa
-            if self.sim_ms % (_STEP_MS * _PLANT_REPORT_STEPS) == 0:
-                self._report_plant()
-
-    def _report_plant(self):
-        path = os.getenv("CUPCTL_VBOARD_CONTROL")
-        if path:
-            with open(path + _PLANT_SUFFIX, "w") as f:
-                f.write(str(self.peak_vacuum_pa))
-
-    def run_timers(self, at_most):
-        """Timer callbacks due by now, as the ESP32 schedules them between bytecodes and in waits.
-
-        Outside an injected stall at most one run per timer and call: a pause of this host
-        process is not the firmware's, and must not trip the dead-man switch.
-        """
-        now = self.now()
-        for timer in self.timers:
-            timer.run_due(now, at_most)
+            flags = self.link.poll()
 
     def chip(self):
-        """The chip this board is (its board file's, the DevKitC's ESP32 without one)."""
+        """The chip this board is: the virtual board's (CUPCTL_VBOARD_CHIP), else its board file's, else the
+        DevKitC's ESP32. On the virtual board it need not be the board file's chip, as on a real board."""
         if self._chip is None:
-            try:
-                with open("board.json") as f:
-                    self._chip = json.load(f).get("chip")
-            except (OSError, ValueError, AttributeError):
-                pass
+            self._chip = os.getenv("CUPCTL_VBOARD_CHIP")
+            if self._chip not in chips.GPIOS:
+                self._chip = None
+                try:
+                    with open("board.json") as f:
+                        self._chip = json.load(f).get("chip")
+                except (OSError, ValueError, AttributeError):
+                    pass
             if self._chip not in chips.GPIOS:
                 self._chip = "esp32"
         return self._chip
-
-    def button_level(self):
-        _, _, _, _, _, active_low = self.wiring()
-        return (0 if self.button_pressed else 1) if active_low else (1 if self.button_pressed else 0)
-
-    def reset(self, power):
-        """An injected reset that is not the watchdog's: a panic (HARD_RESET, RTC memory kept) or, with
-        ``power``, a brownout, which the ESP32 port reports as PWRON_RESET (RTC memory lost)."""
-        self.control(b"P" if power else b"R")
 
     def control(self, message):
         """Tell the virtual board: b'A<ms>' arm the watchdog, b'F' feed, b'R' reset, b'P' power-on reset."""
@@ -174,17 +195,16 @@ class Pin:
         if id in chips.INPUT_ONLY[chip] and (mode in (Pin.OUT, Pin.OPEN_DRAIN) or pull not in (-1, None)):
             raise ValueError("pin can only be input")
         self.id = id
-        if mode == Pin.OUT:
-            _world.pwms.pop(id, None)  # as on the ESP32: a GPIO re-init detaches the PWM signal
-        if value is not None:
-            _world.levels[id] = 1 if value else 0
+        if mode in (Pin.OUT, Pin.OPEN_DRAIN):  # as on the ESP32: a GPIO re-init detaches a PWM signal
+            _world.pwms.pop(id, None)
+            _world.link.output(id, -1 if value is None else (1 if value else 0))
+        elif value is not None:
+            _world.link.drive(id, 1 if value else 0)
 
     def value(self, level=None):
         if level is None:
-            if self.id == _world.wiring()[4]:
-                return _world.button_level()
-            return _world.levels.get(self.id, 0)
-        _world.levels[self.id] = 1 if level else 0
+            return _world.link.level(self.id)
+        _world.link.drive(self.id, 1 if level else 0)
 
     def on(self):
         self.value(1)
@@ -193,108 +213,358 @@ class Pin:
         self.value(0)
 
 
-class PWM(SimPWM):
-    """LEDC PWM: the duty resolution the frequency leaves (11 bits at 20 kHz: 65535 is 2047/2048)."""
+class PWM:
+    """LEDC PWM as ports/esp32/machine_pwm.c (v1.24.1) drives it: the duty resolution the frequency leaves
+    (11 bits at 20 kHz: 65535 is 2047/2048), and what it refuses."""
 
-    def __init__(self, pin, freq=1000, duty_u16=0):
-        SimPWM.__init__(self)
+    def __init__(self, pin, freq=-1, *, duty=-1, duty_u16=-1, duty_ns=-1):
         self.pin = pin.id
-        self._bits = chips.pwm_bits(_world.chip(), freq)
+        self._active = False
+        self._set_by = None  # machine_pwm.c duty_x: the setter last used, re-applied at a new frequency
+        self._raw = 0
+        self._bits = 1
+        self._freq = 0
+        self.init(freq, duty=duty, duty_u16=duty_u16, duty_ns=duty_ns)
+
+    def init(self, freq=-1, *, duty=-1, duty_u16=-1, duty_ns=-1):
+        """mp_machine_pwm_init_helper(): one duty at most; without a freq the pin's running one or 5 kHz;
+        without a duty (and none set before) 50 %."""
+        if (duty != -1) + (duty_u16 != -1) + (duty_ns != -1) > 1:
+            raise ValueError("only one of parameters 'duty', 'duty_u16' or 'duty_ns' is allowed")
+        if freq == -1:
+            running = _world.pwms.get(self.pin)
+            freq = running._freq if running is not None and running._active else chips.PWM_DEFAULT_FREQ
+        bits = chips.pwm_bits(_world.chip(), freq)
+        if self.pin in chips.INPUT_ONLY[_world.chip()]:  # configure_channel(): ledc_channel_config() fails
+            raise ValueError("PWM not supported on Pin(%d)" % self.pin)
+        self._active = True
+        self._bits = bits
         self._freq = freq
-        self.duty_u16(duty_u16)
-        _world.pwms[pin.id] = self
+        if duty_u16 != -1:
+            self.duty_u16(duty_u16)
+        elif duty_ns != -1:
+            self.duty_ns(duty_ns)
+        elif duty != -1:
+            self.duty(duty)
+        elif self._set_by is None:
+            self.duty(512)  # 50 %
+        else:
+            self._reapply()
+        _world.pwms[self.pin] = self
+        self._deliver()
+
+    def _deliver(self):
+        """Tell the outside world the duty the pin now carries, if this PWM still drives it."""
+        if _world.pwms.get(self.pin) is self:
+            _world.link.pwm(self.pin, self.permille)
+
+    def _check_active(self):
+        if not self._active:  # pwm_is_active()
+            raise RuntimeError("PWM inactive")
+
+    def _set_u16(self, value):
+        self._raw = min(value >> (16 - self._bits), (1 << self._bits) - 1)
+        self._deliver()
+
+    def _get_u16(self):
+        """get_duty_u16(): the hardware duty, shifted back up: what was set, rounded down to the resolution."""
+        return self._raw << (16 - self._bits)
+
+    def _ns_max(self):
+        return self._to_ns(65535)
+
+    def _to_ns(self, u16):  # duty_to_ns()
+        return (u16 * 1000000000 + self._freq * 65535 // 2) // (self._freq * 65535)
 
     def duty_u16(self, value=None):
+        self._check_active()
         if value is None:
-            return self.u16
-        self.u16 = value
-        self._raw = min(value >> (16 - self._bits), (1 << self._bits) - 1)
+            return self._get_u16()
+        if not 0 <= value <= 65535:  # set_duty_u16()
+            raise ValueError("duty_u16 must be from 0 to 65535")
+        self._set_u16(value)
+        self._set_by = ("u16", value)
+
+    def duty(self, value=None):
+        """Duty in 10 bits (0..1023)."""
+        self._check_active()
+        if value is None:
+            return self._get_u16() >> 6
+        if not 0 <= value <= 1023:  # set_duty_u10()
+            raise ValueError("duty must be from 0 to 1023")
+        self._set_u16(value << 6)
+        self._set_by = ("u10", value)
+
+    def duty_ns(self, value=None):
+        self._check_active()
+        if value is None:
+            return self._to_ns(self._get_u16())
+        if not 0 <= value <= self._ns_max():  # set_duty_ns()
+            raise ValueError("duty_ns must be from 0 to %d ns" % self._ns_max())
+        u16 = (value * 65535 * self._freq + 500000000) // 1000000000  # ns_to_duty()
+        self._set_u16(1 if value > 0 and u16 == 0 else min(u16, 65535))
+        self._set_by = ("ns", value)
+
+    def _reapply(self):
+        kind, value = self._set_by
+        {"u16": self.duty_u16, "u10": self.duty, "ns": self.duty_ns}[kind](value)
 
     @property
-    def duty(self):
+    def permille(self):
         """What the pump really gets, 0..1000: the duty the timer's resolution can give."""
-        return self._raw * 1000 // (1 << self._bits)
+        return self._raw * 1000 // (1 << self._bits) if self._active else 0
 
     def freq(self, value=None):
+        self._check_active()
         if value is None:
             return self._freq
         self._bits = chips.pwm_bits(_world.chip(), value)
         self._freq = value
-        self.duty_u16(self.u16)
+        self._reapply()  # set_freq(): the same duty at the new resolution
 
     def deinit(self):
-        _world.pwms.pop(self.pin, None)
+        """pwm_deinit(): the channel stops (output low) and the object is inactive until init()."""
+        self._active = False
+        self._set_by = None
+        if _world.pwms.get(self.pin) is self:
+            del _world.pwms[self.pin]
+            _world.link.pwm(self.pin, -1)
+
+
+def _write(address, buf):
+    """One write on the sensor bus: (SoftI2C's answer: bytes ACKed or -errno, the bus's flags)."""
+    return _world.link.i2c_write(address, buf)
+
+
+def _answer(result, flags):
+    """After a transfer: hang here if the loop is stalled, then raise the transfer's error."""
+    _world.hang_while_stalled(flags)
+    if type(result) is int and result < 0:
+        raise OSError(-result)
+    return result
 
 
 class I2C:
-    """Hardware I2C: a hung bus blocks each call for 100 ms per byte (plus one) before ETIMEDOUT."""
+    """Hardware I2C (ports/esp32/machine_i2c.c ``machine_hw_i2c_transfer``): a hung bus blocks each call for
+    100 ms per byte (plus one), ``i2c_master_cmd_begin``'s wait, before ETIMEDOUT; any NACK is ``ESP_FAIL``,
+    OSError(ENODEV), a data byte's too. SDA held low is taken as a hang."""
 
     def __init__(self, id=0, scl=None, sda=None, freq=400000, timeout=50000):
         if id not in chips.I2C_IDS[_world.chip()]:
             raise ValueError("I2C(%d) doesn't exist" % id)
         self.id = id
 
-    def _hang(self, nbytes):
-        time.sleep_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
+    def _stuck(self, flags, nbytes):
+        if flags[0] or flags[1]:
+            _block_ms(chips.I2C_MS_PER_BYTE * (1 + nbytes))
+            return True
+        return False
 
     def writeto(self, address, buf, stop=True):
-        _world.advance()
-        if _world.bus.hung:
-            self._hang(len(buf))
-        return _world.bus.writeto(address, buf)
+        acked, flags = _write(address, buf)
+        if self._stuck(flags, len(buf)):
+            acked = -chips.ETIMEDOUT
+        elif 0 <= acked < len(buf):
+            acked = -19  # ESP_FAIL: -MP_ENODEV
+        return _answer(acked, flags)
 
     def readfrom_into(self, address, buf, stop=True):
-        _world.advance()
-        if _world.bus.hung:
-            self._hang(len(buf))
-        _world.bus.readfrom_into(address, buf)
+        data, flags = _world.link.i2c_read(address, len(buf))
+        if self._stuck(flags, len(buf)):
+            data = -chips.ETIMEDOUT
+        data = _answer(data, flags)
+        for i in range(len(buf)):
+            buf[i] = data[i]
 
     def scan(self):
-        return [] if _world.bus.nack else [_world.bus.address]
+        found, flags = _world.link.i2c_scan()
+        if flags[0] or flags[1]:
+            _block_ms(112 * chips.I2C_MS_PER_BYTE)  # each of the 112 addresses waits its 100 ms
+            return []
+        return found
 
 
-class SoftI2C(I2C):
-    """Bit-banged I2C: every wait is bounded by ``timeout`` (µs)."""
+class SoftI2C:
+    """Bit-banged I2C (extmod/machine_i2c.c): ``writeto`` returns the number of data bytes ACKed, a NACK on a
+    data byte is no exception; SCL held low (``i2c_hang``) times out after ``timeout`` µs of busy-waiting
+    (``mp_hal_i2c_scl_release``, no Timer callback meanwhile); SDA held low reads 0x00 and ACKs everything."""
 
     def __init__(self, scl=None, sda=None, freq=400000, timeout=50000):
         self.id = -1
         self._timeout_us = timeout
 
-    def _hang(self, nbytes):
-        time.sleep_us(self._timeout_us)
+    def _stuck(self, flags):
+        if flags[0]:
+            time.sleep_us(self._timeout_us)  # the unix port's sleep_us runs no Timer callback
+
+    def writeto(self, address, buf, stop=True):
+        acked, flags = _write(address, buf)
+        self._stuck(flags)
+        return _answer(acked, flags)
+
+    def readfrom_into(self, address, buf, stop=True):
+        data, flags = _world.link.i2c_read(address, len(buf))
+        self._stuck(flags)
+        data = _answer(data, flags)
+        for i in range(len(buf)):
+            buf[i] = data[i]
+
+    def scan(self):
+        found, flags = _world.link.i2c_scan()
+        if flags[0]:
+            time.sleep_us(112 * self._timeout_us)
+        return found
+
+
+class _Scheduler:
+    """The ESP32 port's soft-IRQ path for ``Timer`` callbacks, on the unix port's own scheduler.
+
+    On the chip the timer ISR calls ``mp_sched_schedule(callback, timer)`` every period
+    (ports/esp32/machine_timer.c ``machine_timer_isr``); the queue holds ``MICROPY_SCHEDULER_DEPTH``
+    (8) callbacks and drops the rest (py/scheduler.c ``mp_sched_schedule``); one pending callback
+    runs at each pending check (``mp_sched_run_pending``): between bytecodes (py/vm.c) and inside
+    ``sleep_ms`` (ports/esp32/mphalport.c ``mp_hal_delay_ms``), never inside a blocking C call.
+    Here a thread plays the hardware timer and keeps that queue of 8; one ``micropython.schedule``
+    item at a time hands its head to the unix port's scheduler, which runs it in the same places
+    (its ``sleep_ms`` too; ``time.sleep``, ``sleep_us`` and ``select.poll`` do not run it, as no
+    blocking C call does). Unlike the chip (with a GIL), the unix port runs scheduled callbacks in
+    the main thread only (py/scheduler.c ``mp_handle_pending``).
+    """
+
+    def __init__(self):
+        self.lock = _thread.allocate_lock()
+        self.queue = []  # the timers whose callback is pending, oldest first
+        self.handed = False  # an item is in the unix port's queue
+        self.dropped = 0  # callbacks the full queue refused, as mp_sched_schedule's `false`
+        self.timers = []
+        self.thread = False
+        self._run_one = self.run_one  # one bound method, not one per period
+        self._waited_ns = _main_thread_wait_ns()
+
+    def post(self, timer):
+        """The timer's ISR: queue its callback (the timer thread)."""
+        with self.lock:
+            if len(self.queue) >= _SCHEDULER_DEPTH:
+                self.dropped += 1
+                return
+            self.queue.append(timer)
+            if self.handed:
+                return
+            self.handed = True
+        self._hand_over()
+
+    def _hand_over(self):
+        try:
+            micropython.schedule(self._run_one, None)
+        except RuntimeError:  # the unix port's queue is full (something else scheduled): retry next period
+            with self.lock:
+                self.handed = False
+
+    def run_one(self, _arg):
+        """A pending check in the main thread: run the oldest pending callback, one per check."""
+        with self.lock:
+            timer = self.queue.pop(0) if self.queue else None
+            self.handed = bool(self.queue)
+        if self.handed:
+            self._hand_over()
+        if timer is not None and timer._callback is not None:
+            timer._callback(timer)
+
+    def start(self, timer):
+        with self.lock:
+            for other in self.timers:
+                if other is not timer and other._unit == timer._unit:  # the same hardware timer, re-initialised
+                    self.timers.remove(other)
+                    break
+            if timer not in self.timers:
+                self.timers.append(timer)
+            if self.thread:
+                return
+            self.thread = True
+        _thread.start_new_thread(self._tick, ())
+
+    def stop(self, timer):
+        with self.lock:
+            if timer in self.timers:
+                self.timers.remove(timer)
+
+    def host_wait_ms(self):
+        """How long (in the firmware's ms) the host kept the firmware's thread off the CPU since the
+        last call: another process's load is not the firmware's time (nothing takes the chip's core)."""
+        waited = _main_thread_wait_ns()
+        real_ms = (waited - self._waited_ns) // 1000000
+        self._waited_ns += real_ms * 1000000
+        return real_ms * _SCALE
+
+    def _tick(self):
+        """The hardware timer: fire each timer at its period, in the firmware's clock."""
+        read = time.ticks_ms()
+        while True:
+            now = time.ticks_ms()
+            credit = 0
+            if time.ticks_diff(now, read) >= 10 * _SCALE:  # every 10 real ms: cheap for an accelerated clock
+                read = now
+                credit = self.host_wait_ms()
+            wait = 1000
+            with self.lock:
+                timers = list(self.timers)
+            for timer in timers:
+                timer._due = time.ticks_add(timer._due, credit)
+                late = time.ticks_diff(now, timer._due)
+                if late >= 0:
+                    self.post(timer)
+                    if not timer._periodic:
+                        self.stop(timer)
+                        continue
+                    # A pause of this whole process (this thread overslept a period) is not the chip's:
+                    # fire once and go on from now rather than catch up.
+                    step = timer._period if late < timer._period else late + timer._period
+                    timer._due = time.ticks_add(timer._due, step)
+                wait = min(wait, time.ticks_diff(timer._due, now))
+            time.sleep_ms(max(1, wait))
+
+
+def _main_thread_wait_ns():
+    """The main thread's time waiting for a CPU, in ns (field 2 of /proc/PID/schedstat); 0 if unknown."""
+    try:
+        with open(_SCHEDSTAT) as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_scheduler = _Scheduler()
 
 
 class Timer:
+    """A hardware timer: its callback is scheduled every period, as a soft IRQ (see _Scheduler)."""
+
     ONE_SHOT = 0
     PERIODIC = 1
 
-    def __init__(self, id=0):
+    def __init__(self, id, mode=PERIODIC, period=-1, callback=None):
         self.id = id
+        self._unit = chips.timer_unit(_world.chip(), id)
         self._callback = None
         self._period = 0
+        self._periodic = True
         self._due = 0
+        if callback is not None or period != -1:
+            self.init(mode=mode, period=period, callback=callback)
 
     def init(self, mode=PERIODIC, period=-1, callback=None):
-        if mode != Timer.PERIODIC or period <= 0:
-            raise ValueError("the virtual board has periodic timers only")
+        if period <= 0:
+            raise ValueError("the virtual board needs a period in ms")
+        _scheduler.stop(self)  # machine_timer_init_helper() disables the timer first
         self._callback = callback
         self._period = period
-        self._due = _world.now() + period
-        if self not in _world.timers:
-            _world.timers.append(self)
-
-    def run_due(self, now, at_most):
-        runs = 0
-        while self._due <= now and runs < at_most:
-            self._due += self._period
-            runs += 1
-            self._callback(self)
-        if runs == at_most:
-            self._due = now + self._period
+        self._periodic = bool(mode)
+        self._due = time.ticks_add(time.ticks_ms(), period)
+        _scheduler.start(self)
 
     def deinit(self):
-        if self in _world.timers:
-            _world.timers.remove(self)
+        """Stops the timer; a callback already queued still runs, as on the chip."""
+        _scheduler.stop(self)
 
 
 class RTC:
@@ -310,12 +580,20 @@ class RTC:
                     return f.read()
             except OSError:
                 return b""
+        if len(data) > SimRTC.SIZE:  # ports/esp32/machine_rtc.c machine_rtc_memory(): MICROPY_HW_RTC_USER_MEM_MAX
+            raise ValueError("buffer too long")
         with open(self._path(), "wb") as f:
             f.write(data)
 
 
 class WDT:
+    """The task watchdog, kept by the virtual board (ports/esp32/machine_wdt.c)."""
+
     def __init__(self, id=0, timeout=5000):
+        if id != 0:  # mp_machine_wdt_make_new_instance()
+            raise ValueError()
+        if timeout <= 0:
+            raise ValueError("WDT timeout too short")
         _world.control(b"A%d" % timeout)
 
     def feed(self):

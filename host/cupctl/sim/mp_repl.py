@@ -11,12 +11,11 @@ import sys
 
 import vfs as _vfs
 
-from cupctl.sim import machine
+from cupctl.sim import chips, machine
 
-# What MicroPython v1.24's ports/esp32 reports: os.uname().machine, and the VFS partition of a
-# 4 MB module (ESP32_GENERIC: 2 MB of littlefs in 4 KB blocks).
-_MACHINE = {"esp32": "Generic ESP32 module with ESP32", "esp32s3": "Generic ESP32S3 module with ESP32S3",
-            "esp32c3": "ESP32C3 module with ESP32C3"}
+# What MicroPython v1.24's ports/esp32 reports: os.uname().machine (chips.MACHINE), and the VFS partition of
+# a 4 MB module (ESP32_GENERIC: 2 MB of littlefs in 4 KB blocks).
+_MACHINE = chips.MACHINE
 _BLOCK = 4096
 _FS_BLOCKS = 512
 _DIR = 0x4000

@@ -125,7 +125,14 @@ class Plant:
 
 
 class SimMPRLSBus:
-    """An I2C bus with the plant's MPRLS at 0x18: ~5 ms conversions and injectable faults."""
+    """An I2C bus with the plant's MPRLS at 0x18: ~5 ms conversions and injectable faults.
+
+    Its calls answer as MicroPython's ``SoftI2C`` does (extmod/machine_i2c.c ``mp_machine_soft_i2c_transfer``),
+    the driver the firmware uses: ``writeto`` returns the number of data bytes ACKed, a NACK on the address
+    raises ENODEV, a NACK on a data byte ends the write without an exception, and a bus whose SCL is held low
+    times out (ETIMEDOUT). How long a call blocks, and what the hardware ``I2C`` makes of a NACK, is the
+    simulated machine's (cupctl.sim.machine).
+    """
 
     CONVERSION_MS = 5
 
@@ -137,7 +144,9 @@ class SimMPRLSBus:
         self._counts = 0
         self.busy_forever = False
         self.nack = False
-        self.hung = False  # SDA held low: calls time out (how long they block is the machine's)
+        self.hung = False  # SCL held low: every call times out (how long it blocks is the machine's)
+        self.sda_low = False  # SDA held low: every bit reads 0, so every byte is ACKed and reads 0x00
+        self.data_nack = False  # the sensor ACKs its address and NACKs the bytes written to it
         self.nack_read = False  # NACK on the read only: the command went out, the result cannot come back
         self.frozen = False
         self.status_bits = 0  # extra status bits (0x04 integrity, 0x01 saturation)
@@ -147,12 +156,17 @@ class SimMPRLSBus:
 
     def _check(self, address):
         if self.hung:
-            raise OSError(116)  # ETIMEDOUT
+            raise OSError(116)  # ETIMEDOUT: mp_hal_i2c_scl_release() waits in vain for SCL
         if self.nack or address != self.address:
-            raise OSError(19)  # ENODEV: what machine.I2C raises on a NACK
+            raise OSError(19)  # ENODEV: a NACK on the address
 
     def writeto(self, address, buf, stop=True):
+        """The number of bytes of ``buf`` the sensor ACKed (all of them, unless a data byte was NACKed)."""
+        if self.sda_low and not self.hung:
+            return len(buf)  # the ACK bits read 0 (ACK), and the sensor heard nothing it understood
         self._check(address)
+        if self.data_nack and len(buf):
+            return 0  # the first data byte was NACKed: the command never reached the sensor
         if len(buf) >= 1 and buf[0] == 0xAA:
             self._started = self.clock()
             if self.forced_counts is not None:
@@ -162,6 +176,10 @@ class SimMPRLSBus:
         return len(buf)
 
     def readfrom_into(self, address, buf, stop=True):
+        if self.sda_low and not self.hung:
+            for i in range(len(buf)):
+                buf[i] = 0  # every bit reads 0
+            return
         self._check(address)
         if self.nack_read:
             raise OSError(19)
@@ -171,3 +189,11 @@ class SimMPRLSBus:
         data = (status, (self._counts >> 16) & 255, (self._counts >> 8) & 255, self._counts & 255)
         for i in range(min(len(buf), 4)):
             buf[i] = data[i]
+
+    def scan(self):
+        """The addresses that ACK (mp_machine_i2c_scan: 0x08..0x77)."""
+        if self.hung:
+            return []
+        if self.sda_low:
+            return list(range(0x08, 0x78))
+        return [] if self.nack else [self.address]

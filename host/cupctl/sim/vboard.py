@@ -5,6 +5,11 @@ it this process plays the chip:
 
 - at power-up and on every reset it runs ``boot.py`` and ``main.py`` from the
   flash folder in a unix-port process with the simulated ``machine``;
+- the cup, pump, valve, sensor, button and fault injections (cupctl.sim.boardworld)
+  live here, not in that process: a reset leaves the cup's vacuum and the
+  fault-injection clock as they are (a soft reset stops the PWM and keeps the
+  other pins driven; any other reset floats every pin until the firmware
+  drives it again);
 - Ctrl-C interrupts that process (a real KeyboardInterrupt); when it ends,
   the board sits at a REPL that speaks MicroPython's raw REPL and raw-paste
   protocols, so the unmodified ``mpremote`` can copy files, run and reset;
@@ -36,6 +41,7 @@ from pathlib import Path
 
 from cupctl import mpunix
 from cupctl.fw import board_layout
+from cupctl.sim.boardworld import BoardWorld
 from cupctl.sim.paced_link import Wire, model
 from cupfw.files import BOARD_FILE
 
@@ -61,11 +67,23 @@ def populate_flash(flash: Path, board_data: dict) -> None:
     (flash / BOARD_FILE).write_text(json.dumps(board_data, indent=1))
 
 
+def _board_file_chip(flash: Path) -> str:
+    """The chip the flash's board file is written for, or the DevKitC's ESP32."""
+    try:
+        chip = json.loads((flash / BOARD_FILE).read_text()).get("chip")
+    except (OSError, ValueError, AttributeError):
+        chip = None
+    return chip if isinstance(chip, str) and chip else "esp32"
+
+
 class VirtualBoard:
-    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1, link: str = "unpaced"):
+    def __init__(self, flash: Path, spec: dict | None = None, time_scale: int = 1, link: str = "unpaced",
+                 chip: str | None = None):
         """``time_scale`` > 1 runs the board's clock that many times faster (soak runs);
-        ``link`` is one of cupctl.sim.paced_link.LINKS."""
+        ``link`` is one of cupctl.sim.paced_link.LINKS; ``chip`` is the chip the board is (its
+        ``sys.implementation._machine``), by default the one its flash's board file names."""
         self.flash = Path(flash)
+        self.chip = chip or _board_file_chip(self.flash)
         paced = model(link)
         self.link = link
         self._to_host = Wire(paced) if paced else None
@@ -74,7 +92,12 @@ class VirtualBoard:
         self.flash.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix="cupctl-vboard-"))
         self._spec = dict(spec or {})
-        self._write_spec()
+        self._t0 = time.monotonic()  # power-on, again at start()
+        self._pending_reset: str | None = None  # an injected reset, carried out by the loop
+        self._world = BoardWorld(self._spec, self._board_ms, self._injected_reset, str(self.flash / BOARD_FILE))
+        self._hw_in: int | None = None  # the firmware process's requests (cupctl.sim.machine)
+        self._hw_out: int | None = None  # and the replies
+        self._hw_buf = b""
         self._fifo = self._tmp / "control"
         os.mkfifo(self._fifo)
         self._master, self._slave = pty.openpty()
@@ -98,7 +121,7 @@ class VirtualBoard:
         self._exec_markers = 0
         self._executing = False  # the REPL runs code: like a board, it reads no more input until done
         self._line = b""
-        self._wdt_timeout = 0
+        self._wdt_timeout: int | None = None  # ms; None: not armed (0 is a timeout, never 'off')
         self._wdt_fed = 0.0
         self.bytes_from_host = 0  # link traffic, for benchmarks
         self.bytes_to_host = 0
@@ -112,6 +135,7 @@ class VirtualBoard:
     # --- life cycle ---
 
     def start(self) -> VirtualBoard:
+        self._t0 = time.monotonic()
         self._boot("power")
         self._thread = threading.Thread(target=self._loop, name="vboard", daemon=True)
         self._thread.start()
@@ -138,22 +162,23 @@ class VirtualBoard:
         self.stop()
 
     def hold_button(self, held: bool) -> None:
-        """Hold (or release) the emergency button from the next boot on, as a maker's finger would."""
-        faults = [f for f in self._spec.get("faults", []) if f.get("note") != "held"]
-        if held:
-            faults.append({"kind": "button", "at_ms": 0, "note": "held"})
-        self._spec["faults"] = faults
-        self._write_spec()
-
-    def _write_spec(self) -> None:
-        (self._tmp / "spec.json").write_text(json.dumps(self._spec))
+        """Hold (or release) the emergency button, as a maker's finger would (through resets too)."""
+        self._world.press_button(held)
 
     def true_vacuum_peak_pa(self) -> int:
         """The highest true vacuum in the simulated cup since the board last booted (tests)."""
-        try:
-            return int((self._tmp / "control.plant").read_text())
-        except (OSError, ValueError):
-            return 0
+        return self._world.peak_vacuum_pa
+
+    def true_vacuum_pa(self) -> int:
+        """The true vacuum in the simulated cup now (tests)."""
+        return self._world.plant.vacuum_pa
+
+    def _board_ms(self) -> int:
+        """Milliseconds since power-on, in the board's (possibly accelerated) time."""
+        return int((time.monotonic() - self._t0) * 1000 * self._time_scale)
+
+    def _injected_reset(self, power: bool) -> None:
+        self._pending_reset = "power" if power else "hard"
 
     def stall_host(self, seconds: float) -> None:
         """The host keeps the port open but reads nothing for ``seconds`` (a hung monitor, a full buffer)."""
@@ -172,11 +197,20 @@ class VirtualBoard:
     def _spawn(self, script: str, cause: str) -> subprocess.Popen:
         env = mpunix.env()
         env["MICROPYPATH"] = os.pathsep.join([str(mpunix.HOST_DIR), ".frozen"])  # the flash is cwd
-        env.update(CUPCTL_VBOARD_SPEC=str(self._tmp / "spec.json"), CUPCTL_VBOARD_CONTROL=str(self._fifo),
-                   CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]), CUPCTL_TIME_SCALE=str(self._time_scale))
-        child = subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 cwd=self.flash, env=env, bufsize=0)
+        request_in, request_out = os.pipe()
+        reply_in, reply_out = os.pipe()
+        env.update(CUPCTL_VBOARD_CONTROL=str(self._fifo), CUPCTL_RESET_CAUSE=str(_RESET_CAUSE[cause]),
+                   CUPCTL_TIME_SCALE=str(self._time_scale), CUPCTL_VBOARD_CHIP=self.chip,
+                   CUPCTL_VBOARD_HW="%d,%d" % (request_out, reply_in))
+        try:
+            child = subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     cwd=self.flash, env=env, bufsize=0, pass_fds=(request_out, reply_in))
+        finally:
+            os.close(request_out)
+            os.close(reply_in)
+        os.set_blocking(request_in, False)
+        self._hw_in, self._hw_out, self._hw_buf = request_in, reply_out, b""
         if self._to_host is not None and not self._to_host.link.drops_unread:
             try:
                 fcntl.fcntl(child.stdout.fileno(), _F_SETPIPE_SZ, 4096)
@@ -188,6 +222,10 @@ class VirtualBoard:
         child, self._child = self._child, None
         if child is not None and child.poll() is None:
             child.kill()
+        for fd in (self._hw_in, self._hw_out):
+            if fd is not None:
+                os.close(fd)
+        self._hw_in = self._hw_out = None
         if child is not None:
             child.wait()
             for stream in (child.stdin, child.stdout):
@@ -200,8 +238,10 @@ class VirtualBoard:
         """A reset: everything stops, boot.py and main.py run. The watchdog disarms, except at a soft
         reset (Ctrl-D), which leaves the ESP32's task watchdog armed (ports/esp32/main.c tears it not down)."""
         self._kill()
+        self._world.boot(cause)
+        self._pending_reset = None
         if cause != "soft":
-            self._wdt_timeout = 0
+            self._wdt_timeout = None
         self._executing = False
         self._raw = b""
         self._line = b""
@@ -219,12 +259,16 @@ class VirtualBoard:
     def _loop(self) -> None:
         while not self._stop.is_set():
             fds = [self._master, self._control]
+            if self._hw_in is not None:
+                fds.append(self._hw_in)
             child = self._child
             behind = self._host_is_behind()
             if child is not None and not behind:
                 fds.append(child.stdout)
             self._time_out_writes(child, behind)
             readable, _, _ = select.select(fds, [], [], self._wait_s())
+            if self._hw_in is not None and self._hw_in in readable:
+                self._on_hw_request()
             if self._control in readable:
                 self._on_control()
             if child is not None and child is self._child and child.stdout in readable:
@@ -247,8 +291,15 @@ class VirtualBoard:
                 self._pending += self._from_host.take(time.monotonic())
                 self._deliver()
             self._process_input()
-            if self._wdt_timeout and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout:
+            self._world.advance()
+            if self._pending_reset is not None:
+                self._boot(self._pending_reset)
+            elif self._watchdog_expired():
                 self._boot("wdt")
+
+    def _watchdog_expired(self) -> bool:
+        """Armed and not fed within its timeout (any timeout: machine.WDT refuses one <= 0, and 0 is never 'off')."""
+        return self._wdt_timeout is not None and (time.monotonic() - self._wdt_fed) * 1000 > self._wdt_timeout
 
     def _wait_s(self) -> float:
         """How long the loop may sleep: until the next paced packet arrives, at most 50 ms."""
@@ -303,6 +354,54 @@ class VirtualBoard:
             return 0
         self.bytes_to_host += written
         return written
+
+    def _on_hw_request(self) -> None:
+        """Answer the simulated machine's requests (cupctl.sim.machine._Remote), one line each."""
+        try:
+            data = os.read(self._hw_in, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # the process went away: its exit is seen on its stdout
+            os.close(self._hw_in)
+            self._hw_in = None
+            return
+        *lines, self._hw_buf = (self._hw_buf + data).split(b"\n")
+        for line in lines:
+            reply = self._hw_answer(line.split())
+            if reply is not None and self._hw_out is not None:
+                try:
+                    os.write(self._hw_out, reply + b"\n")
+                except OSError:  # BrokenPipeError: it was killed meanwhile
+                    pass
+
+    def _hw_answer(self, words: list[bytes]) -> bytes | None:
+        world = self._world
+        op = words[0]
+        if op == b"W":
+            acked = world.i2c_write(int(words[1]), b"" if words[2] == b"-" else bytes.fromhex(words[2].decode()))
+            return b"%d %s" % (acked, self._hw_flags())
+        args = [int(w) for w in words[1:]]
+        if op == b"P":
+            world.drive(args[0], args[1])
+        elif op == b"O":
+            world.output(args[0], args[1])
+        elif op == b"M":
+            world.pwm(args[0], args[1])
+        elif op == b"V":
+            return b"%d" % world.level(args[0])
+        elif op == b"R":
+            data = world.i2c_read(args[0], args[1])
+            return b"%s %s" % (b"%d" % data if isinstance(data, int) else b"=" + data.hex().encode(),
+                               self._hw_flags())
+        elif op == b"S":
+            return b" ".join([self._hw_flags()] + [b"%d" % a for a in world.i2c_scan()])
+        elif op == b"T":
+            return self._hw_flags()
+        return None
+
+    def _hw_flags(self) -> bytes:
+        hung, sda_low, stalled = self._world.flags()
+        return b"%d%d%d" % (hung, sda_low, stalled)
 
     def _on_control(self) -> None:
         try:
@@ -429,6 +528,7 @@ class VirtualBoard:
                 if not self._raw:  # ctrl-D on an empty line: soft reset, stay in raw REPL
                     self._send(b"\r\nMPY: soft reboot\r\n")
                     self._kill()
+                    self._world.boot("soft")
                     self._repl_process()
                     self._send(RAW_PROMPT)
                 else:
