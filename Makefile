@@ -40,6 +40,7 @@ mpy: $(STAMP)
 # The firmware against the real MicroPython ESP32 API (micropython-esp32-stubs), not CPython's.
 $(STUBS)/machine.pyi: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps --target $(STUBS) micropython-esp32-stubs micropython-stdlib-stubs
+	touch $@
 
 # mypy names packages after folders: build/fwpkg/cupfw links to firmware/.
 typecheck: $(STUBS)/machine.pyi

@@ -42,6 +42,17 @@ _OUTPUTS = ("pump.pin", "valve.pin", "led.pin", "i2c.scl", "i2c.sda")  # I2C is 
 _INPUTS = ("button.pin",)
 _FLAGS = ("valve.active_high", "valve.normally_open", "led.active_high", "button.active_low")
 CHIPS = tuple(sorted(_GPIOS))
+
+
+def chip_of(machine_name):
+    """The chip as board files name it ("esp32", "esp32s3", "esp32c3") from MicroPython's machine name
+    (``sys.implementation._machine``, ``os.uname().machine``: "Generic ESP32S3 module with ESP32S3"),
+    or None for anything else."""
+    machine_name = machine_name.upper()
+    for name in ("ESP32S3", "ESP32C3", "ESP32"):
+        if name in machine_name:
+            return name.lower()
+    return None
 _TOP_KEYS = ("name", "title", "chip", "cups")
 _MIN_TARGET_PA = 5000
 

@@ -9,6 +9,7 @@ import sys
 
 import machine
 
+from . import boardcfg
 from .actuators import Button, Led, Pump, Valve, valve_level
 from .bootmemory import BootMemory
 from .deadman import Deadman
@@ -23,12 +24,9 @@ _DEADMAN_TIMER_ID = 0  # every ESP32 variant has timer 0
 
 
 def chip():
-    """The running chip as board files name it ("esp32", "esp32s3", "esp32c3"), or None if unknown."""
-    machine_name = sys.implementation._machine.upper()  # e.g. "ESP32S3 module (spiram) with ESP32S3"
-    for name in ("ESP32S3", "ESP32C3", "ESP32"):
-        if name in machine_name:
-            return name.lower()
-    return None  # not an ESP32 (the virtual board): it runs as the board file's chip
+    """The running chip as board files name it, or None if unknown (not an ESP32: it runs as the board
+    file's chip). CPython (the tests) has no ``_machine``."""
+    return boardcfg.chip_of(getattr(sys.implementation, "_machine", ""))
 
 
 def read_board_file():
@@ -40,10 +38,14 @@ def make_safe():
     """Pump off, cup vented, from the raw board file; never raises.
 
     Runs first in boot.py and after any crash, before validation, so even a
-    board file with other mistakes gets its pump pin driven low.
+    board file with other mistakes gets its pump pin driven low; but not one
+    written for another chip, whose pins may be this chip's flash pins.
     """
     try:
         data = read_board_file()
+        running = chip()
+        if running is not None and data.get("chip", running) != running:
+            return  # the gate pull-down and the normally-open valve keep it safe
         machine.Pin(data["pump"]["pin"], machine.Pin.OUT, value=0)
         valve = data["valve"]
         vent = valve_level(valve["active_high"], valve["normally_open"], True)

@@ -68,3 +68,22 @@ def test_make_safe_never_raises_without_a_board_file(mocker, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     hw.make_safe()  # no board.json: must not raise
     sys.modules.pop("cupfw.hw", None)
+
+
+def test_make_safe_leaves_the_pins_of_a_board_file_for_another_chip_alone(mocker, tmp_path, monkeypatch):
+    """An ESP32-S3 board file on an ESP32: its pump and valve pins may be the ESP32's flash pins."""
+    machine = types.SimpleNamespace(Pin=mocker.MagicMock())
+    machine.Pin.OUT = 3
+    mocker.patch.dict(sys.modules, {"machine": machine})
+    monkeypatch.setattr(sys.implementation, "_machine", "Generic ESP32 module with ESP32", raising=False)
+    hw = _fresh_hw()
+    monkeypatch.chdir(tmp_path)
+    board = json.loads((ROOT / "boards" / "esp32-s3-devkitc-1.json").read_text())
+    (tmp_path / "board.json").write_text(json.dumps(board))
+    hw.make_safe()
+    assert machine.Pin.call_args_list == []
+    board["chip"] = "esp32"  # the same file, for this chip: driven
+    (tmp_path / "board.json").write_text(json.dumps(board))
+    hw.make_safe()
+    assert mocker.call(board["pump"]["pin"], 3, value=0) in machine.Pin.call_args_list
+    sys.modules.pop("cupfw.hw", None)

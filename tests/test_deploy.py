@@ -10,6 +10,7 @@ import time
 import pytest
 
 from cupctl import boards
+from cupctl import deploy as deploy_module
 from cupctl.fw import PACKAGE_ON_BOARD, board_layout
 from cupctl.sim.vboard import VirtualBoard, populate_flash
 
@@ -169,3 +170,18 @@ def test_deploy_to_a_port_where_nothing_answers_fails_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "nothing answers" in proc.stderr and "b''" not in proc.stdout + proc.stderr
+
+
+def test_deploy_refuses_a_board_file_for_another_chip_before_copying(tmp_path, micropython):
+    """An ESP32-S3 board file onto an ESP32: its pins may be the ESP32's flash pins."""
+    flash = tmp_path / "flash"
+    populate_flash(flash, boards.load("esp32-devkitc")[0])
+    before = {p: p.read_bytes() for p in flash.rglob("*") if p.is_file()}
+    with VirtualBoard(flash) as vb:
+        proc = subprocess.run([sys.executable, "-m", "cupctl.cli", "deploy", "--port", vb.port, "--board",
+                               "esp32-s3-devkitc-1"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "written for esp32s3, but this board is an esp32" in proc.stderr
+        assert "nothing was copied" in proc.stderr
+        deploy_module.verify(vb.port)  # back in the firmware it had
+    assert {p: p.read_bytes() for p in flash.rglob("*") if p.is_file() and p.name != "maintenance.flag"} == before

@@ -37,6 +37,7 @@ from cupctl import boards
 from cupctl.fw import PACKAGE_ON_BOARD, ROOT_SCRIPTS, board_layout
 from cupctl.link import Link, LinkError
 from cupctl.telemetry import parse_line
+from cupfw import boardcfg
 from cupfw.files import BOARD_FILE, MAINTENANCE_FLAG
 from cupfw.version import VERSION
 
@@ -48,8 +49,8 @@ _ZLIB_WBITS = 10  # a 1 KB window: what the board must allocate to inflate
 
 # Sent once per deploy. Defines _h (base64 SHA-256 of a file) and _w (write a base64,
 # optionally zlib-compressed payload, then return _h of what was written), makes the package's
-# folder, and answers (mpy version, deflate available, {file: hash}) for the board's root folder
-# and the package's.
+# folder, and answers (mpy version, deflate available, {file: hash} for the board's root folder and
+# the package's, its machine name).
 _BOARD_HELPERS = """\
 import os,sys,hashlib,binascii
 try:
@@ -75,7 +76,7 @@ def _ls(d):
 for d in ('lib','%s'):
  try:os.mkdir(d)
  except OSError:pass
-print(repr((getattr(sys.implementation,'_mpy',0),_z,{n:_h(n) for d in ('','%s') for n in _ls(d)})))
+print(repr((getattr(sys.implementation,'_mpy',0),_z,{n:_h(n) for d in ('','%s') for n in _ls(d)},os.uname().machine)))
 """ % (PACKAGE_ON_BOARD, PACKAGE_ON_BOARD)
 
 
@@ -216,7 +217,8 @@ def deploy(port: str, board_name: str, workdir: Path, log: Callable[[str], None]
     enter_maintenance(port, log)
     transport = _connect(port)
     try:
-        mpy, has_deflate, on_board = _survey(transport)
+        mpy, has_deflate, on_board, machine_name = _survey(transport)
+        _check_chip(board_name, board_data["chip"], machine_name, transport)
         mpy_version = "%d.%d" % (mpy & 0xFF, mpy >> 8 & 3) if mpy else None
         plan = build(board_data, mpy_version, workdir)
         stats = {"copied": 0, "unchanged": 0, "removed": 0}
@@ -239,13 +241,25 @@ def deploy(port: str, board_name: str, workdir: Path, log: Callable[[str], None]
     return stats
 
 
-def _survey(transport: SerialTransport) -> tuple[int, int, dict[str, str]]:
-    """One round trip: the board's mpy version, whether it has deflate, and the hash of each file."""
+def _survey(transport: SerialTransport) -> tuple[int, int, dict[str, str], str]:
+    """One round trip: the board's mpy version, whether it has deflate, the hash of each file, its machine."""
     try:
         answer = transport.exec(_BOARD_HELPERS)
         return ast.literal_eval(answer.decode().strip())
     except (TransportExecError, ValueError, SyntaxError) as e:
         raise DeployError("the board's REPL did not list its files: %s" % _last_line(e))
+
+
+def _check_chip(board_name: str, chip: str, machine_name: str, transport: SerialTransport) -> None:
+    """Refuse, before anything is written, a board file for another chip: its pins may be this chip's flash
+    pins. The board is reset into the firmware it had."""
+    running = boardcfg.chip_of(machine_name)
+    if running is None or running == chip:
+        return
+    transport.exec_raw_no_follow("import machine\nmachine.reset()")
+    raise DeployError("board file %s is written for %s, but this board is an %s (%s): nothing was copied and the "
+                      "board was reset into its firmware; pick a board file for %s (cupctl boards)"
+                      % (board_name, chip, running, machine_name, running))
 
 
 def _send(transport: SerialTransport, name: str, content: bytes, has_deflate: int,
