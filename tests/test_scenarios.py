@@ -15,7 +15,7 @@ EXPECTED_FAULT = {
     "fault-button": "emergency", "fault-cup-off": "vacuum_lost", "fault-i2c-nack": "sensor_bus",
     "fault-loop-stall": "watchdog_reset", "fault-pump-stall": "leak", "fault-pump-stuck-on": "pump_runaway",
     "fault-reset": "unexpected_reset", "fault-i2c-hang": "sensor_bus",
-    "fault-i2c-sda-low": "sensor_status", "fault-i2c-data-nack": "sensor_frozen",
+    "fault-i2c-sda-low": "sensor_status", "fault-i2c-data-nack": "sensor_bus",
     "fault-sensor-busy": "sensor_timeout", "fault-sensor-frozen": "sensor_frozen",
     "fault-sensor-stuck-counts": "sensor_implausible", "fault-status-integrity": "sensor_status",
     "fault-status-power": "sensor_status", "fault-status-saturation": "sensor_status", "fault-weak-pump": "leak",
