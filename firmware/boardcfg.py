@@ -55,6 +55,9 @@ def chip_of(machine_name):
     return None
 _TOP_KEYS = ("name", "title", "chip", "cups")
 _MIN_TARGET_PA = 5000
+# A tick's bus traffic: the measure command (address and 3 bytes) and the read (address and 4 bytes), 9 bit
+# times a byte, plus starts and stops. SoftI2C bit-bangs it with the interpreter held.
+I2C_BITS_PER_TICK = 85
 
 
 class BoardError(ValueError):
@@ -306,6 +309,11 @@ def _check_consistency(board):
     if board.sensor_timeout_ms < 2000 // board.loop_hz:
         raise BoardError("limits.sensor_timeout_ms: must cover at least 2 loop periods (%d ms)" % (
             2000 // board.loop_hz))
+    if board.i2c_freq_hz * board.period_ms < I2C_BITS_PER_TICK * 4000:
+        raise BoardError("i2c.freq_hz: the sensor's two transfers a tick (about %d bits, bit-banged with the "
+                         "interpreter held) need more than a quarter of the %d ms loop period at %d Hz; use at "
+                         "least %d Hz, or a lower loop_hz" % (I2C_BITS_PER_TICK, board.period_ms, board.i2c_freq_hz,
+                                                              -(-I2C_BITS_PER_TICK * 4000 // board.period_ms)))
     if board.watchdog_ms < 5000 // board.loop_hz:
         raise BoardError("watchdog_ms: must cover at least 5 loop periods")
     if board.deadman_ms < 2000 // board.loop_hz or board.deadman_ms >= board.watchdog_ms:

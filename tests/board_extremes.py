@@ -82,6 +82,13 @@ def _make_consistent(data, fixed):
 
 
 def _make_timing_consistent(data, fixed):
+    # the tick's I2C traffic takes at most a quarter of the loop period
+    least_ms = -(-boardcfg.I2C_BITS_PER_TICK * 4000 // get(data, "i2c.freq_hz"))
+    if 1000 // get(data, "loop_hz") < least_ms:
+        if "i2c.freq_hz" in fixed and "loop_hz" not in fixed:
+            put(data, "loop_hz", 1000 // least_ms)
+        else:
+            put(data, "i2c.freq_hz", -(-boardcfg.I2C_BITS_PER_TICK * 4000 // (1000 // get(data, "loop_hz"))))
     # sensor_timeout_ms and deadman_ms cover 2 loop periods; the dead-man switch is shorter than the watchdog
     for key in ("limits.sensor_timeout_ms", "limits.deadman_ms"):
         if get(data, key) < 2000 // get(data, "loop_hz"):

@@ -189,3 +189,18 @@ def test_board_reads_every_registry_key_once(board_data):
     boardcfg.Board(board_data, source)
     expected = [key for key in limits.REGISTRY if not key.startswith("cup.")]
     assert sorted(source.read) == sorted(expected)
+
+
+@pytest.mark.parametrize("freq_hz,loop_hz,refused", [(10000, 100, True), (34000, 100, False), (33999, 100, True),
+                                                    (10000, 29, False), (10000, 30, True)])
+def test_the_i2c_traffic_of_a_tick_takes_at_most_a_quarter_of_its_period(board_data, freq_hz, loop_hz, refused):
+    """SoftI2C bit-bangs about 85 bits a tick with the interpreter held: at 10 kHz that is 8.5 ms."""
+    data = copy.deepcopy(board_data)
+    data["i2c"]["freq_hz"] = freq_hz
+    data["loop_hz"] = loop_hz
+    data["limits"]["sensor_timeout_ms"] = data["limits"]["deadman_ms"] = 100
+    if refused:
+        with pytest.raises(boardcfg.BoardError, match=r"^i2c.freq_hz: .* at least \d+ Hz"):
+            boardcfg.load(data)
+    else:
+        assert boardcfg.load(data).i2c_freq_hz == freq_hz
