@@ -53,6 +53,10 @@ _RESET_CAUSE = {"power": 1, "hard": 2, "wdt": 3, "soft": 5}
 _USB_BACKLOG = 4096  # bytes queued for the host before a native-USB board waits for it
 _USB_PACKET = 64
 _USB_TX_TIMEOUT_S = 0.5  # MicroPython's USB-CDC write gives up (and drops) after waiting this long
+# The firmware's heap: an ESP32 without SPIRAM gives MicroPython about 110-160 KB, where objects take half the
+# room they take on the 64-bit unix port and the .mpy files skip the compiler (here the sources compile at
+# boot); 160K does not boot here.
+_HEAP = "256K"
 _F_SETPIPE_SZ = 1031  # Linux fcntl: a pipe as small as a USB endpoint's FIFO, so the board's writes wait
 
 
@@ -203,7 +207,7 @@ class VirtualBoard:
                    CUPCTL_TIME_SCALE=str(self._time_scale), CUPCTL_VBOARD_CHIP=self.chip,
                    CUPCTL_VBOARD_HW="%d,%d" % (request_out, reply_in))
         try:
-            child = subprocess.Popen([mpunix.executable(), "-X", "heapsize=4M", str(SIM_DIR / script)],
+            child = subprocess.Popen([mpunix.executable(), "-X", "heapsize=" + _HEAP, str(SIM_DIR / script)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      cwd=self.flash, env=env, bufsize=0, pass_fds=(request_out, reply_in))
         finally:
