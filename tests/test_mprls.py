@@ -4,6 +4,8 @@ import random
 
 import adafruit_mprls
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cupfw import mprls
 
@@ -150,3 +152,23 @@ def test_a_measure_command_cut_short_is_a_bus_error(acked):
                          ids=["softi2c-all-acked", "returns-none"])
 def test_a_whole_command_starts_a_conversion(bus):
     assert mprls.MPRLS(bus).start() == 0
+
+
+def _rounded(a, b, c):
+    """round(a * b / c), halves away from zero, with Python's wide ints."""
+    quotient, remainder = divmod(abs(a) * b, c)
+    quotient += 2 * remainder >= c
+    return -quotient if a < 0 else quotient
+
+
+@given(a=st.integers(-(2**24) + 1, 2**24 - 1), b=st.integers(0, 2**25 - 1), c=st.integers(1, 2**24))
+def test_muldiv_round_is_the_exact_rounded_quotient_over_its_whole_contract(a, b, c):
+    assert mprls.muldiv_round(a, b, c) == _rounded(a, b, c)
+
+
+@pytest.mark.parametrize("a,b,c", [(1, 1, 2), (-1, 1, 2), (3, 1, 2), (1, 1, 3), (2, 1, 3), (2**24 - 1, 2**25 - 1, 1),
+                                   (-(2**24) + 1, 2**25 - 1, 2**24), (0, 2**25 - 1, 7), (5, 0, 3), (7, 31, 32),
+                                   (1, 2**20, 3), (1, 2**21 - 1, 2)])
+def test_muldiv_round_at_its_edges(a, b, c):
+    """Halves, the bit groups of b (five at a time, from bit 20), and the ends of each range."""
+    assert mprls.muldiv_round(a, b, c) == _rounded(a, b, c)
