@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from cupctl import fw, mpunix, mpwasm
 from cupctl.mpunix import RuntimeUnavailable
@@ -19,6 +20,12 @@ from cupctl.mpunix import RuntimeUnavailable
 # exec, so every child would ignore it too: give the children the default again (a Python handler is
 # reset to the default at exec).
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# CI runs the same examples every time, so a red run there is one anyone can reproduce; elsewhere
+# hypothesis explores new ones on every run.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BOARD = ROOT / "boards" / "esp32-devkitc.json"

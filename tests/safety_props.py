@@ -64,6 +64,10 @@ def random_spec(rng: random.Random, duration_ms=30000):
         for fault in faults:
             if fault["kind"] == "reset":
                 fault["value"] = 0
+        if plant["cup_ul"] < 20000 and plant["pump_ul_s"] >= 60000:
+            # A 3x-5x pump stuck on at full power raises a 5 ml cup about 3 kPa a tick: in the two ticks it
+            # takes to see any pump stuck on, that passes the 1 kPa allowed near a limit (docs/safety.md).
+            plant["cup_ul"], plant["cup_diameter_mm"] = CUPS[1]
     return {"duration_ms": duration_ms, "plant": plant, "commands": commands, "faults": faults}
 
 

@@ -117,3 +117,15 @@ def test_serial_errors_on_write_are_one_link_error(link_to):
     device.write = lambda data: (_ for _ in ()).throw(serial.SerialException("write failed"))
     with link_to(device) as link, pytest.raises(LinkError, match="lost /dev/ttyFAKE while sending"):
         link.command("status")
+
+
+def test_lines_that_arrived_together_outlive_a_caller_that_stopped_after_the_first(link_to):
+    """A chunk often holds several lines: stopping after one (follow's duration ends, a command's reply
+    comes) must leave the others to the next reader, or a recording loses rows between two calls."""
+    device = LineDevice()
+    link = link_to(device)
+    device.out.append(b"".join(protocol.frame(protocol.EVENT, "%d,state,idle fault=none" % i).encode()
+                               for i in range(3)))
+    first = next(link.records(timeout=0.2))
+    rest = list(link.records(timeout=0.2))
+    assert [r.text.split(",")[0] for r in [first] + rest] == ["0", "1", "2"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 
 import serial
@@ -85,6 +86,7 @@ class Link:
         except serial.SerialException as e:
             raise LinkError(_explain(self.port, e))
         self._buffer = b""
+        self._lines: deque[bytes] = deque()  # complete lines read from the port, not yet handed out
         self._info: str | None = None  # the device's `info` answer, from the first command's resync
 
     def close(self) -> None:
@@ -107,6 +109,12 @@ class Link:
         """Parsed records as they arrive; stops after ``timeout`` s of silence (None: never)."""
         quiet_since = time.monotonic()
         while True:
+            # One chunk often holds several lines: each leaves the queue as it is handed out, so a caller
+            # that stops after one (follow's duration, a command's reply) leaves the rest to the next.
+            while self._lines:
+                record = parse_line(self._lines.popleft())
+                if record is not None:
+                    yield record
             try:
                 chunk = self.serial.read(max(1, self.serial.in_waiting))
             except (serial.SerialException, OSError, TypeError) as e:
@@ -117,10 +125,7 @@ class Link:
                 *lines, self._buffer = self._buffer.split(b"\n")
                 if len(self._buffer) > 4096:  # garbage without newlines: drop it
                     self._buffer = b""
-                for line in lines:
-                    record = parse_line(line)
-                    if record is not None:
-                        yield record
+                self._lines.extend(lines)
             elif timeout is not None and time.monotonic() - quiet_since > timeout:
                 return
 
