@@ -133,11 +133,11 @@ class Supervisor:
         self._heartbeat_ms = heartbeat_ms
         self._last_heartbeat = now
         self._forget_bleeds()  # overshoots count within one session
-        # The leak clock needs no restart: the session's first check sees the pump off (the cup was
-        # vented until now), which restarts it. The frozen clock runs whatever the duty.
+        # The leak clock and the effort windows need no restart: the session's first checks see the pump
+        # off and the valve just closed (the cup was vented until now), which restarts both. The frozen
+        # clock runs whatever the duty.
         self._frozen_counts = reading.counts
         self._frozen_since = now
-        self._effort.restart(now, self._target_pa)
         self._observer.reset(reading.vacuum_pa)
 
     def end_session(self):

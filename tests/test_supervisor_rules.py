@@ -602,3 +602,38 @@ def test_a_new_target_or_a_bleed_starts_the_windows_again():
     assert (code, t) == (faults.NONE, 5000)
     code, t = windows(sup, reading, [200], start=t)
     assert code == faults.SENSOR_DISAGREES
+
+
+def test_the_effort_windows_close_each_second_to_the_tick():
+    """Readings every 10 ms from t=10; the valve closed at the session's start, so the windows open at the
+    third reading (30 ms) and close at the first reading a whole second later: 1030, 2030, 3030."""
+    sup, reading = kink_session()
+    assert windows(sup, reading, [100, 103, 106, 109]) == (faults.SENSOR_DISAGREES, 3030)
+
+
+def test_the_first_window_only_sets_the_baseline_even_from_duty_0():
+    sup, reading = kink_session()
+    assert windows(sup, reading, [0, 3, 6, 9]) == (faults.SENSOR_DISAGREES, 3030)  # a climb from 0 counts
+    sup, reading = kink_session()
+    assert windows(sup, reading, [50, 50, 53, 56, 59]) == (faults.SENSOR_DISAGREES, 4030)  # 50 is no climb
+
+
+def test_a_bleed_forgets_the_climbs_before_it():
+    sup, reading = kink_session()
+    code, t = windows(sup, reading, [100, 110, 110])  # one climb, at 2030
+    sup.actuate(reading, 30000, 0, False)  # a bleed
+    code, t = windows(sup, reading, [120, 130, 130], start=t)  # one more climb: not two in a row
+    assert (code, t) == (faults.NONE, 6000)
+
+
+def test_a_vent_restarts_the_valve_held_count(board):
+    sup, reading, t = held_session(board, ticks=5)
+    sup.actuate(reading, 30000, 0, False)  # vented
+    for _ in range(2):
+        t += board.period_ms
+        reading.counts += 1
+        assert sup.check(t, reading) == faults.NONE
+        sup.actuate(reading, 30000, 0, True)
+    assert fall(sup, reading, t + board.period_ms, 10000) == faults.NONE  # held 2 ticks since: not enough
+    sup.actuate(reading, 30000, 0, True)
+    assert fall(sup, reading, t + 2 * board.period_ms, 10000) == faults.VACUUM_LOST  # held 3
