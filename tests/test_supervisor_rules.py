@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cupfw import boardcfg, faults, mprls
+from cupfw.effort import EffortWatch
 from cupfw.supervisor import Supervisor, _ActuationWindow
 from tests.conftest import DEFAULT_BOARD
 from tests.test_supervisor import Pump, Valve, good_reading, slow_pump_board
@@ -637,3 +638,44 @@ def test_a_vent_restarts_the_valve_held_count(board):
     assert fall(sup, reading, t + board.period_ms, 10000) == faults.NONE  # held 2 ticks since: not enough
     sup.actuate(reading, 30000, 0, True)
     assert fall(sup, reading, t + 2 * board.period_ms, 10000) == faults.VACUUM_LOST  # held 3
+
+
+# --- effort.EffortWatch on its own: windows and averages to the millisecond and the unit ------------------
+
+def feed(watch, first_ms, last_ms, duty_at, vacuum_at=lambda t: 29900):
+    """One reading per millisecond, each with one tick's duty."""
+    for t in range(first_ms, last_ms + 1):
+        watch.add(t, vacuum_at(t), duty_at(t), 1)
+
+
+def test_an_effort_window_is_a_whole_second():
+    watch = EffortWatch()
+    watch.restart(0, 30000)
+    feed(watch, 1, 3000, lambda t: 100 + 3 * ((t - 1) // 1000))  # 100, 103, 106 a second each
+    assert watch.unanswered()  # windows [1, 1000], [1001, 2000], [2001, 3000]: two climbs of 3
+
+
+def test_an_effort_windows_average_duty_is_floored_exactly():
+    watch = EffortWatch()
+    watch.restart(0, 30000)
+    feed(watch, 1, 1000, lambda t: 100)
+    feed(watch, 1001, 2000, lambda t: 102 if t == 2000 else 103)  # 102.999: floors to 102, no climb
+    feed(watch, 2001, 3000, lambda t: 106)
+    assert watch.climbs == 1 and not watch.unanswered()
+
+
+def test_an_effort_windows_average_vacuum_is_floored_exactly():
+    """Moving 10 Pa answers; 9.999 Pa floors to 9 and does not."""
+    watch = EffortWatch()
+    watch.restart(0, 30000)
+    feed(watch, 1, 1000, lambda t: 100, lambda t: 29000)
+    feed(watch, 1001, 2000, lambda t: 103, lambda t: 29009 if t == 2000 else 29010)
+    assert watch.climbs == 1
+
+
+def test_the_first_effort_window_is_a_baseline_even_at_no_vacuum():
+    """A session that starts with the tube already off reads 0 Pa while the duty climbs."""
+    watch = EffortWatch()
+    watch.restart(0, 30000)
+    feed(watch, 1, 2000, lambda t: 100 + 3 * ((t - 1) // 1000), lambda t: 0)
+    assert watch.climbs == 1 and not watch.unanswered()
