@@ -329,8 +329,8 @@ class Supervisor:
         effort = self._effort
         if self._held_ticks <= window.ticks + 1 or self._target_pa != effort.target_pa:
             effort.restart(now, self._target_pa)  # a bleed or a new target: the regulator has other work
-            return 0
-        effort.add(now, reading.vacuum_pa, window.duty_sum, window.ticks)
+        else:
+            effort.add(now, reading.vacuum_pa, window.duty_sum, window.ticks)
         return faults.SENSOR_DISAGREES if effort.unanswered() else 0
 
     def _frozen(self, now, reading):

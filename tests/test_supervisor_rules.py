@@ -679,3 +679,22 @@ def test_the_first_effort_window_is_a_baseline_even_at_no_vacuum():
     watch.restart(0, 30000)
     feed(watch, 1, 2000, lambda t: 100 + 3 * ((t - 1) // 1000), lambda t: 0)
     assert watch.climbs == 1 and not watch.unanswered()
+
+
+def test_stale_ticks_add_nothing_to_the_effort_windows():
+    """A tick without a fresh reading repeats the last vacuum and pumps nothing: counted, its ticks would
+    dilute the duty spent (a kink seen through a glitchy bus would read as a falling duty)."""
+    sup, reading = kink_session()
+    t, code = 0, faults.NONE
+    for second, duty in enumerate((50, 106, 112, 112)):  # every other tick stale from the second second on
+        for tick in range(100):
+            t += 10
+            reading.fresh = second == 0 or tick % 2 == 0
+            if reading.fresh:
+                reading.counts += 1
+            code = sup.check(t, reading)
+            if code:
+                break
+            sup.actuate(reading, 30000, duty, True)
+    # per tick: 50, then 53 and 56 (the stale ticks pump nothing): two climbs
+    assert (code, t) == (faults.SENSOR_DISAGREES, 3030)
